@@ -1,0 +1,229 @@
+# shellcheck shell=bash
+# Shared helpers of the Floodgate benchmarks (sourced by bench/suites/*.sh).
+#
+# Process hygiene: every daemon is started by start_bg, which records its PID;
+# on exit (normal, error, Ctrl-C, SIGTERM) the EXIT trap stops each of them by
+# PID (SIGTERM, then SIGKILL after 5 s, including any children they forked)
+# and removes the temp dir. Nothing is ever killed by name.
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+HZ=$(getconf CLK_TCK)
+NCPU=$(getconf _NPROCESSORS_ONLN)
+
+BG_PIDS=()
+declare -A BG_NAME=()
+TMP=""
+
+log() { printf '%s\n' "$*"; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+die() {
+	printf 'ERROR: %s\n' "$*" >&2
+	exit 1
+}
+
+# calc EXPR [FORMAT]: floating-point arithmetic through awk.
+calc() { awk -v fmt="${2:-%.2f}" "BEGIN { printf fmt, ($1) }"; }
+
+# ---------------------------------------------------------------- lifecycle
+
+setup_tmp() {
+	TMP=$(mktemp -d "${TMPDIR:-/tmp}/floodgate-bench.XXXXXX")
+	trap cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	trap 'exit 129' HUP
+}
+
+cleanup() {
+	local rc=$? i
+	set +e
+	trap - INT TERM HUP
+	for ((i = ${#BG_PIDS[@]} - 1; i >= 0; i--)); do
+		stop_pid "${BG_PIDS[i]}"
+	done
+	if [[ -n $TMP && -d $TMP ]]; then
+		if [[ ${KEEP_TMP:-0} == 1 ]]; then
+			printf 'kept %s\n' "$TMP" >&2
+		else
+			rm -rf "$TMP"
+		fi
+	fi
+	exit "$rc"
+}
+
+# start_bg NAME LOGFILE CMD...: run CMD in the background, output to LOGFILE.
+# Sets BG_PID.
+start_bg() {
+	local name=$1 logf=$2
+	shift 2
+	"$@" >"$logf" 2>&1 </dev/null &
+	BG_PID=$!
+	BG_PIDS+=("$BG_PID")
+	BG_NAME[$BG_PID]=$name
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# descendants PID: PIDs of all live descendants (sets DESC array).
+descendants() {
+	DESC=()
+	local -a stack=("$1") kids
+	local p t
+	while ((${#stack[@]})); do
+		p=${stack[-1]}
+		unset 'stack[-1]'
+		for t in /proc/"$p"/task/*/children; do
+			[[ -r $t ]] || continue
+			kids=()
+			read -r -a kids 2>/dev/null <"$t" || true
+			if ((${#kids[@]})); then
+				DESC+=("${kids[@]}")
+				stack+=("${kids[@]}")
+			fi
+		done
+	done
+}
+
+# stop_pid PID: SIGTERM the process (and its descendants), SIGKILL after 5 s.
+stop_pid() {
+	local pid=$1 i d
+	alive "$pid" || {
+		wait "$pid" 2>/dev/null || true
+		return 0
+	}
+	descendants "$pid"
+	local -a desc=("${DESC[@]}")
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	if alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	for d in "${desc[@]}"; do
+		alive "$d" && kill -KILL "$d" 2>/dev/null
+	done
+	wait "$pid" 2>/dev/null || true
+	return 0
+}
+
+# ---------------------------------------------------------------- setup
+
+# ensure_tools BIN:PKG...: apt-get install the packages whose binary is missing.
+ensure_tools() {
+	local spec bin pkg missing=()
+	for spec in "$@"; do
+		bin=${spec%%:*} pkg=${spec#*:}
+		command -v "$bin" >/dev/null 2>&1 || missing+=("$pkg")
+	done
+	((${#missing[@]})) || return 0
+	log "installing: ${missing[*]}"
+	local sudo=()
+	((EUID == 0)) || sudo=(sudo)
+	if ! "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y "${missing[@]}"; then
+		warn "apt-get install ${missing[*]} failed; the benchmark continues without what is missing"
+	fi
+}
+
+# raise_nofile N: raise the open-file limit (soft and hard) to N if possible.
+raise_nofile() {
+	local want=$1 hard
+	hard=$(ulimit -Hn)
+	if [[ $hard != unlimited ]] && ((hard < want)); then
+		ulimit -Hn "$want" 2>/dev/null || want=$hard
+	fi
+	ulimit -Sn "$want" 2>/dev/null || true
+}
+
+# dur_seconds 10s|2m|10: a duration in whole seconds.
+dur_seconds() {
+	case $1 in
+	*[!0-9smh]* | "" | [smh]*) return 1 ;;
+	*s) echo "${1%s}" ;;
+	*m) echo $((${1%m} * 60)) ;;
+	*h) echo $((${1%h} * 3600)) ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# ---------------------------------------------------------------- /proc sampling
+# All of these use shell builtins only (no fork), so that sampling does not
+# itself show up as CPU time.
+
+# pid_ticks PID: utime+stime+cutime+cstime of one process -> REPLY.
+pid_ticks() {
+	local line
+	local -a f
+	REPLY=0
+	{ read -r line <"/proc/$1/stat"; } 2>/dev/null || return 0
+	read -r -a f <<<"${line##*) }"
+	REPLY=$((f[11] + f[12] + f[13] + f[14]))
+}
+
+# tree_ticks PID: CPU ticks of PID and all its live descendants -> REPLY.
+# (Descendants that exited are in their parent's cutime/cstime.)
+tree_ticks() {
+	local total=0 p
+	descendants "$1"
+	for p in "$1" "${DESC[@]}"; do
+		pid_ticks "$p"
+		total=$((total + REPLY))
+	done
+	REPLY=$total
+}
+
+# self_child_ticks: CPU ticks of this shell's waited-for children (wrk,
+# loadgen run in the foreground) -> REPLY.
+self_child_ticks() {
+	local line
+	local -a f
+	read -r line <"/proc/$$/stat"
+	read -r -a f <<<"${line##*) }"
+	REPLY=$((f[13] + f[14]))
+}
+
+# machine_ticks: sets M_BUSY and M_TOTAL (all CPUs) from /proc/stat.
+machine_ticks() {
+	local cpu user nice system idle iowait irq softirq steal rest
+	read -r cpu user nice system idle iowait irq softirq steal rest </proc/stat
+	M_BUSY=$((user + nice + system + irq + softirq + steal))
+	M_TOTAL=$((M_BUSY + idle + iowait))
+}
+
+# rss_kb PID: VmRSS of PID plus its live descendants, in KiB -> REPLY.
+rss_kb() {
+	local total=0 p k v unit
+	descendants "$1"
+	for p in "$1" "${DESC[@]}"; do
+		while read -r k v unit; do
+			if [[ $k == VmRSS: ]]; then
+				total=$((total + v))
+				break
+			fi
+		done 2>/dev/null <"/proc/$p/status" || true
+	done
+	REPLY=$total
+}
+
+# kernel_net_pids: PIDs of the ksoftirqd threads (their CPU is network
+# processing caused by the benchmark, not foreign load) -> KNET_PIDS.
+kernel_net_pids() {
+	KNET_PIDS=()
+	local d comm
+	for d in /proc/[0-9]*; do
+		{ read -r comm <"$d/comm"; } 2>/dev/null || continue
+		[[ $comm == ksoftirqd/* ]] && KNET_PIDS+=("${d#/proc/}")
+	done
+	return 0
+}
+
+knet_ticks() {
+	local total=0 p
+	for p in "${KNET_PIDS[@]}"; do
+		pid_ticks "$p"
+		total=$((total + REPLY))
+	done
+	REPLY=$total
+}

@@ -1,0 +1,451 @@
+// Package gateway runs Floodgate's data plane: it compiles a configuration
+// into an immutable Snapshot (route tables, each route's handler chain,
+// upstream pools), serves it on the configured listeners, and swaps in new
+// snapshots on reload without dropping a request.
+//
+// Long-lived state (upstream pools and their connections, metrics, tunnels)
+// lives outside the snapshot in registries, so a reload keeps it.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/floodgate/floodgate/internal/config"
+	"github.com/floodgate/floodgate/internal/proxy"
+	"github.com/floodgate/floodgate/internal/telemetry"
+	"github.com/floodgate/floodgate/internal/upstream"
+)
+
+// Options configure a Server.
+type Options struct {
+	ConfigPath string
+	Logger     *slog.Logger
+	Metrics    *telemetry.Metrics
+	// Admin is the admin API handler, served on the config's admin address.
+	Admin http.Handler
+	// PoisonArena is passed to the HTTP/1 engine (tests).
+	PoisonArena bool
+}
+
+// ReloadStatus is the outcome of the latest configuration load.
+type ReloadStatus struct {
+	Time    time.Time     `json:"time"`
+	OK      bool          `json:"ok"`
+	Version int64         `json:"version"` // snapshot being served
+	Trigger string        `json:"trigger"`
+	Errors  config.Errors `json:"errors,omitempty"`
+}
+
+// Server is the running gateway.
+type Server struct {
+	opts    Options
+	logger  *slog.Logger
+	metrics *telemetry.Metrics
+
+	reloadMu  sync.Mutex // serialises loads; never held on the request path
+	snap      atomic.Pointer[Snapshot]
+	pools     upstream.Registry
+	listeners map[string]*listenerRuntime // by listener name
+	admin     *adminRuntime
+	access    atomic.Pointer[telemetry.AccessLog]
+	accessCfg config.AccessLog
+	tunnels   proxy.Tunnels
+	status    atomic.Pointer[ReloadStatus]
+	version   int64
+	draining  atomic.Bool
+	watcher   *fsnotify.Watcher
+	bg        sync.WaitGroup // background listener drains
+}
+
+// New returns a server; Start loads the configuration and binds.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = telemetry.NewMetrics("dev")
+	}
+	return &Server{opts: opts, logger: opts.Logger, metrics: opts.Metrics, listeners: make(map[string]*listenerRuntime)}
+}
+
+// SetAdmin sets the admin API handler (before Start; it usually needs the
+// server itself, hence not an option).
+func (s *Server) SetAdmin(h http.Handler) { s.opts.Admin = h }
+
+// Start loads the configuration and starts serving. A configuration error
+// is returned as config.Errors.
+func (s *Server) Start() error { return s.reload("start") }
+
+// Reload loads the configuration file again and swaps it in. If it fails
+// (invalid config, a listener that cannot bind) the current configuration
+// keeps serving and the error is returned, logged and counted.
+func (s *Server) Reload(trigger string) error { return s.reload(trigger) }
+
+func (s *Server) reload(trigger string) (err error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.draining.Load() {
+		return errors.New("shutting down")
+	}
+	defer func() {
+		st := &ReloadStatus{Time: time.Now(), OK: err == nil, Version: s.version, Trigger: trigger}
+		var ce config.Errors
+		if errors.As(err, &ce) {
+			st.Errors = ce
+		} else if err != nil {
+			st.Errors = config.Errors{{File: s.opts.ConfigPath, Msg: err.Error()}}
+		}
+		s.status.Store(st)
+		s.metrics.Reload(err == nil, s.version)
+		if err != nil {
+			s.logger.Error("configuration not loaded; the previous one keeps serving", "trigger", trigger, "error", err.Error())
+		}
+	}()
+	cfg, src, err := config.Load(s.opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	snap, plan, err := compile(cfg, src, compileDeps{
+		pools: &s.pools, metrics: s.metrics, access: s.access.Load, tunnels: &s.tunnels, logger: s.logger,
+	})
+	if err != nil {
+		return err
+	}
+	newAccess, accessChanged, err := s.prepareAccessLog(cfg.AccessLog)
+	if err != nil {
+		plan.Abort()
+		return config.Errors{src.Errorf("access_log.output", "%v", err)}
+	}
+
+	// Bind what is new or changed before anything is swapped, so that a
+	// bind failure leaves the old configuration fully in place.
+	started := make(map[string]*listenerRuntime)
+	abort := func() {
+		for _, l := range started {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			l.shutdown(ctx)
+			cancel()
+		}
+		plan.Abort()
+		if accessChanged && newAccess != nil {
+			_ = newAccess.Close()
+		}
+	}
+	for i, spec := range snap.Listeners {
+		if old, ok := s.listeners[spec.Name]; ok && old.spec.sameSocket(spec) {
+			continue
+		}
+		l, err := startListener(spec, &s.snap, s.metrics, s.logger.With("listener", spec.Name), s.onReject(spec.Name))
+		if err != nil {
+			abort()
+			return config.Errors{src.Errorf(fmt.Sprintf("listeners[%d].address", i), "cannot listen on %s: %v", spec.Address, err)}
+		}
+		l.h1.PoisonArena = s.opts.PoisonArena
+		started[spec.Name] = l
+	}
+	// Certificates of kept TLS listeners are re-read (rotation on disk).
+	for _, spec := range snap.Listeners {
+		if old, ok := s.listeners[spec.Name]; ok && started[spec.Name] == nil {
+			if err := old.reloadCerts(spec.Certificates); err != nil {
+				abort()
+				return config.Errors{src.Errorf("listeners", "listener %s: %v", spec.Name, err)}
+			}
+		}
+	}
+	newAdmin, err := s.prepareAdmin(cfg.Admin.Address)
+	if err != nil {
+		abort()
+		return config.Errors{src.Errorf("admin.address", "%v", err)}
+	}
+
+	// Swap.
+	if accessChanged {
+		s.installAccessLog(newAccess, cfg.AccessLog)
+	}
+	s.installAdmin(newAdmin, cfg.Admin.Address)
+	s.version++
+	snap.Version = s.version
+	plan.Commit()
+	s.snap.Store(snap)
+	s.metrics.RetainRoutes(snap.routeNames())
+
+	// Retire listeners that were replaced or removed, in the background.
+	keep := make(map[string]bool)
+	for _, spec := range snap.Listeners {
+		keep[spec.Name] = true
+	}
+	grace := orDefault(cfg.Shutdown.GracePeriod.D(), 30*time.Second)
+	for name, old := range s.listeners {
+		if started[name] != nil || !keep[name] {
+			s.retire(old, grace)
+			delete(s.listeners, name)
+		}
+	}
+	for name, l := range started {
+		s.listeners[name] = l
+	}
+	s.logger.Info("configuration loaded", "trigger", trigger, "version", s.version,
+		"routes", len(snap.routes), "upstreams", len(snap.Pools), "listeners", len(snap.Listeners))
+	return nil
+}
+
+func (s *Server) retire(l *listenerRuntime, grace time.Duration) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		l.shutdown(ctx)
+	}()
+}
+
+func (s *Server) onReject(listener string) func(status int, reason, remote, id string) {
+	return func(status int, reason, remote, id string) {
+		s.metrics.Rejected(status)
+		if al := s.access.Load(); al != nil {
+			al.Log(&telemetry.AccessEntry{RequestID: id, Listener: listener, Route: "-", Status: status,
+				ClientIP: clientIP(remote), Error: reason, BytesIn: -1})
+		}
+	}
+}
+
+// prepareAccessLog opens a new access log when its settings change, and on
+// every reload for a file (so log rotation works with a reload signal).
+// changed false means: keep the current one.
+func (s *Server) prepareAccessLog(c config.AccessLog) (*telemetry.AccessLog, bool, error) {
+	enabled := c.Enabled == nil || *c.Enabled
+	isFile := c.Output != "" && c.Output != "stdout" && c.Output != "stderr"
+	if s.snap.Load() != nil && !isFile && sameAccess(s.accessCfg, c) {
+		return nil, false, nil
+	}
+	if !enabled {
+		return nil, true, nil
+	}
+	al, err := telemetry.OpenAccessLog(c.Output, c.Format)
+	return al, true, err
+}
+
+func (s *Server) installAccessLog(al *telemetry.AccessLog, c config.AccessLog) {
+	old := s.access.Swap(al)
+	s.accessCfg = c
+	if old != nil {
+		// Requests that loaded the old log may still be writing a line.
+		time.AfterFunc(time.Second, func() { _ = old.Close() })
+	}
+}
+
+func sameAccess(a, b config.AccessLog) bool {
+	ae, be := a.Enabled == nil || *a.Enabled, b.Enabled == nil || *b.Enabled
+	return ae == be && a.Output == b.Output && a.Format == b.Format
+}
+
+// Snapshot returns the configuration being served.
+func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
+
+// Status returns the latest load's outcome.
+func (s *Server) Status() ReloadStatus {
+	if st := s.status.Load(); st != nil {
+		return *st
+	}
+	return ReloadStatus{}
+}
+
+// Ready reports whether the server serves a configuration and is not draining.
+func (s *Server) Ready() bool { return s.snap.Load() != nil && !s.draining.Load() }
+
+// ListenerAddrs returns the bound address of each listener by name.
+func (s *Server) ListenerAddrs() map[string]string {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	out := make(map[string]string, len(s.listeners))
+	for n, l := range s.listeners {
+		out[n] = l.Addr()
+	}
+	return out
+}
+
+// AdminAddr returns the bound admin address, or "" when disabled.
+func (s *Server) AdminAddr() string {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.admin == nil {
+		return ""
+	}
+	return s.admin.ln.Addr().String()
+}
+
+// Pools returns the current upstream pools.
+func (s *Server) Pools() map[string]*upstream.Pool { return s.pools.Pools() }
+
+// Watch reloads the configuration when its file (or a certificate file)
+// changes, debounced, until ctx ends. Editors often replace files by
+// rename, so the directories are watched, not the files.
+func (s *Server) Watch(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	watched := map[string]bool{}
+	files := map[string]bool{}
+	refresh := func() {
+		paths := []string{s.opts.ConfigPath}
+		if snap := s.snap.Load(); snap != nil {
+			for _, l := range snap.Listeners {
+				for _, c := range l.Certificates {
+					paths = append(paths, c.Cert, c.Key)
+				}
+			}
+		}
+		for _, p := range paths {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				continue
+			}
+			files[abs] = true
+			if dir := filepath.Dir(abs); !watched[dir] {
+				if err := w.Add(dir); err == nil {
+					watched[dir] = true
+				}
+			}
+		}
+	}
+	refresh()
+	var timer *time.Timer
+	fire := make(chan struct{}, 1)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			abs, _ := filepath.Abs(ev.Name)
+			if !files[abs] || ev.Op == fsnotify.Chmod {
+				continue
+			}
+			if timer != nil {
+				timer.Stop()
+			}
+			timer = time.AfterFunc(250*time.Millisecond, func() {
+				select {
+				case fire <- struct{}{}:
+				default:
+				}
+			})
+		case <-fire:
+			if _, err := os.Stat(s.opts.ConfigPath); err != nil {
+				continue // mid-replace; the next event brings it back
+			}
+			_ = s.Reload("file")
+			refresh()
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			s.logger.Warn("config watch error", "error", err)
+		}
+	}
+}
+
+// Shutdown drains: readiness turns false, listeners stop accepting,
+// in-flight requests get until ctx's deadline (the configured grace period),
+// then everything left is closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	var wg sync.WaitGroup
+	for _, l := range s.listeners {
+		wg.Add(1)
+		go func(l *listenerRuntime) { defer wg.Done(); l.shutdown(ctx) }(l)
+	}
+	wg.Wait()
+	s.tunnels.CloseAll()
+	s.bg.Wait()
+	if s.admin != nil {
+		s.admin.close()
+		s.admin = nil
+	}
+	s.pools.Close()
+	if al := s.access.Swap(nil); al != nil {
+		_ = al.Close()
+	}
+	return ctx.Err()
+}
+
+// GracePeriod is the configured shutdown grace period.
+func (s *Server) GracePeriod() time.Duration {
+	if snap := s.snap.Load(); snap != nil {
+		return orDefault(snap.Config.Shutdown.GracePeriod.D(), 30*time.Second)
+	}
+	return 30 * time.Second
+}
+
+// adminRuntime is the admin API listener.
+type adminRuntime struct {
+	addr string
+	ln   net.Listener
+	srv  *http.Server
+}
+
+func (a *adminRuntime) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = a.srv.Shutdown(ctx)
+}
+
+func adminAddress(addr string) string {
+	if addr == "" {
+		return "127.0.0.1:9901"
+	}
+	return addr
+}
+
+// prepareAdmin binds a new admin listener when the address changed; nil
+// means keep the current one (or none).
+func (s *Server) prepareAdmin(addr string) (*adminRuntime, error) {
+	addr = adminAddress(addr)
+	if addr == "off" || s.opts.Admin == nil || (s.admin != nil && s.admin.addr == addr) {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %v", addr, err)
+	}
+	srv := &http.Server{Handler: s.opts.Admin, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug)}
+	go func() { _ = srv.Serve(ln) }()
+	return &adminRuntime{addr: addr, ln: ln, srv: srv}, nil
+}
+
+// installAdmin puts a prepared admin listener in service, or turns the
+// admin API off.
+func (s *Server) installAdmin(a *adminRuntime, addr string) {
+	addr = adminAddress(addr)
+	switch {
+	case a != nil:
+		if s.admin != nil {
+			s.admin.close()
+		}
+		s.admin = a
+	case addr == "off" || s.opts.Admin == nil:
+		if s.admin != nil {
+			s.admin.close()
+			s.admin = nil
+		}
+	}
+}

@@ -1,0 +1,524 @@
+// Package http1 is Floodgate's HTTP/1.1 engine: a server that feeds standard
+// http.Handlers, and an upstream client, built for a proxy's hot path.
+//
+// Why not net/http's server and Transport: for each request net/http's server
+// starts a goroutine that reads the connection in the background (to notice a
+// client that goes away), allocates a Request, a header map and a context,
+// and its Transport hands each request between three goroutines. Together
+// that is most of the twofold CPU cost of a Go proxy against nginx (see
+// ../shared/BENCHMARKING.md). This engine keeps one goroutine per connection,
+// reuses one Request, header map and arena per connection, frees its buffers
+// while a connection is idle, and notices vanished clients with one poll(2)
+// over all long-running requests instead of a goroutine per request.
+//
+// The price is a rule that handlers must follow: the strings of a Request
+// (headers, path, query) point into the connection's arena and are valid only
+// until ServeHTTP returns. Code that keeps one longer must copy it
+// (strings.Clone). Server.PoisonArena makes tests catch violations.
+//
+// HTTP/2 is not here: TLS connections that negotiate h2 and cleartext h2c
+// connections are handed to golang.org/x/net/http2 by the caller (see
+// Server.H2C).
+package http1
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/floodgate/floodgate/internal/httperr"
+)
+
+// Server serves HTTP/1.x connections with a standard http.Handler.
+type Server struct {
+	Handler           http.Handler
+	ReadHeaderTimeout time.Duration // head of a request; also the first request of a connection. Default 10s.
+	IdleTimeout       time.Duration // between requests on a keep-alive connection. Default 120s.
+	WriteTimeout      time.Duration // per flush to the client; 0 = none.
+	MaxHeaderBytes    int           // request head limit, 431 above. Default 32 KiB.
+
+	// H2C, when set, receives cleartext HTTP/2 connections: prior-knowledge
+	// clients (settings == nil, upgrade == nil; conn replays the preface) and
+	// HTTP/1.1 "Upgrade: h2c" requests after this server answered 101
+	// (upgrade is the request with its body fully buffered). When nil, h2c
+	// is refused: the preface gets 400 and Upgrade: h2c is ignored.
+	H2C func(conn net.Conn, upgrade *http.Request, settings []byte)
+
+	// ConnContext returns the base context of a connection's requests; it
+	// may add per-connection values. Default: context.Background.
+	ConnContext func(ctx context.Context, c net.Conn) context.Context
+
+	// NewRequestID returns the request ID used in error responses the server
+	// writes itself (malformed requests). Default: none.
+	NewRequestID func() string
+
+	// OnReject is called for each request refused before a handler saw it,
+	// for access logs and metrics. reason is safe to log.
+	OnReject func(status int, reason string, remoteAddr, requestID string)
+
+	Logger *slog.Logger
+
+	// PoisonArena overwrites each request's memory after it completes, so
+	// that tests find handlers that keep request strings too long.
+	PoisonArena bool
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	closing  atomic.Bool
+	sweeping bool
+	stopped  chan struct{}
+
+	dateMu  sync.Mutex
+	dateVal atomic.Pointer[dateCache]
+}
+
+type dateCache struct {
+	sec int64
+	b   []byte
+}
+
+// date returns the current RFC 9110 IMF-fixdate, formatted once per second.
+func (s *Server) date() []byte {
+	now := time.Now()
+	if d := s.dateVal.Load(); d != nil && d.sec == now.Unix() {
+		return d.b
+	}
+	d := &dateCache{sec: now.Unix(), b: now.UTC().AppendFormat(nil, http.TimeFormat)}
+	s.dateVal.Store(d)
+	return d.b
+}
+
+func (s *Server) maxHeaderBytes() int {
+	if s.MaxHeaderBytes > 0 {
+		return s.MaxHeaderBytes
+	}
+	return 32 << 10
+}
+
+func (s *Server) readHeaderTimeout() time.Duration {
+	if s.ReadHeaderTimeout > 0 {
+		return s.ReadHeaderTimeout
+	}
+	return 10 * time.Second
+}
+
+func (s *Server) idleTimeout() time.Duration {
+	if s.IdleTimeout > 0 {
+		return s.IdleTimeout
+	}
+	return 120 * time.Second
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Connection states.
+const (
+	stateActive int32 = iota
+	stateIdle
+	stateClosing
+)
+
+// conn is one client connection and everything reused across its requests.
+type conn struct {
+	srv          *Server
+	nc           net.Conn
+	br           bufReader
+	bw           bufWriter
+	ctx          context.Context
+	cancel       context.CancelFunc
+	tmpl         http.Request // per-connection constants; copied into req per request
+	req          http.Request
+	url          url.URL
+	hdr          http.Header
+	body         body
+	resp         response
+	arena        []byte
+	vals         []string
+	state        atomic.Int32
+	reqStart     atomic.Int64 // unix nanos of the request in flight, 0 when none
+	fd           int          // socket fd for the disconnect sweeper, -1 if unknown
+	hijacked     bool
+	wroteCont    bool
+	wroteInterim bool
+	info         reqInfo
+}
+
+// ServeConn serves one connection until it closes; it returns after the
+// connection is closed or hijacked. tlsState is the connection's TLS state,
+// nil for cleartext.
+func (s *Server) ServeConn(nc net.Conn, tlsState *tls.ConnectionState) {
+	c := &conn{srv: s, nc: nc, fd: -1}
+	c.br.rd = nc
+	c.bw.w = nc
+	if tlsState == nil {
+		c.br.raw = rawConnOf(nc)
+	}
+	c.fd = socketFD(nc)
+	ctx := context.Background()
+	if s.ConnContext != nil {
+		ctx = s.ConnContext(ctx, nc)
+	}
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.hdr = make(http.Header, 16)
+	c.vals = make([]string, 0, 64)
+	c.resp.header = make(http.Header, 8)
+	c.tmpl = http.Request{
+		URL:        &c.url,
+		Header:     c.hdr,
+		RemoteAddr: nc.RemoteAddr().String(),
+		TLS:        tlsState,
+	}
+	c.tmpl = *c.tmpl.WithContext(c.ctx)
+	if !s.track(c) {
+		nc.Close()
+		c.cancel()
+		return
+	}
+	c.serve()
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = make(map[*conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	if !s.sweeping {
+		s.sweeping = true
+		s.stopped = make(chan struct{})
+		go s.sweep(s.stopped)
+	}
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (c *conn) serve() {
+	s := c.srv
+	defer func() {
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			s.logger().Error("http1: panic serving connection", "remote", c.tmpl.RemoteAddr,
+				"panic", p, "stack", string(debug.Stack()))
+		}
+		c.cancel()
+		s.untrack(c)
+		if !c.hijacked {
+			c.nc.Close()
+			c.br.buf = nil // the pool must not get a buffer a hijacker may still read
+			c.bw.release()
+		}
+	}()
+	first := true
+	for {
+		// Wait for the next request without holding buffers.
+		if c.br.buffered() == 0 {
+			c.bw.release()
+			c.br.release()
+			wait := s.idleTimeout()
+			if first {
+				wait = s.readHeaderTimeout()
+			}
+			_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+			if !c.state.CompareAndSwap(stateActive, stateIdle) || s.closing.Load() {
+				return
+			}
+			err := c.br.waitFirst()
+			if !c.state.CompareAndSwap(stateIdle, stateActive) || err != nil {
+				return
+			}
+		}
+		head, err := c.br.readHead(s.maxHeaderBytes(), func() {
+			if !first {
+				_ = c.nc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout()))
+			}
+		})
+		if err != nil {
+			switch {
+			case err == errHeadTooLarge:
+				c.reject(errHeadersTooLarge)
+			case err == errBareLF:
+				c.reject(errBareLineEnding)
+			}
+			return // timeouts and EOF: close quietly, as net/http does
+		}
+		start := time.Now()
+		info, perr := c.parseRequest(head)
+		c.info = info
+		if perr != nil {
+			if info.h2Preface && s.H2C != nil && first {
+				c.handoffH2C(head)
+				return
+			}
+			c.reject(perr)
+			return
+		}
+		if info.h2cUpgrade && s.H2C != nil {
+			c.upgradeH2C()
+			return
+		}
+		if c.req.Body != http.NoBody {
+			_ = c.nc.SetReadDeadline(time.Time{}) // bodies stream at the client's pace
+		}
+		c.resp.reset(c, &c.req)
+		c.wroteCont, c.wroteInterim = false, false
+		c.reqStart.Store(start.UnixNano())
+		c.callHandler()
+		c.reqStart.Store(0)
+		if c.hijacked {
+			return
+		}
+		c.resp.finish()
+		if err := c.flushWrite(); err != nil {
+			return
+		}
+		if c.resp.closeAfter || info.close || c.ctx.Err() != nil {
+			return
+		}
+		if c.req.Body != http.NoBody && !c.body.drain(256<<10) {
+			return
+		}
+		if s.PoisonArena {
+			for i := range c.arena[:cap(c.arena)] {
+				c.arena[:cap(c.arena)][i] = 'X'
+			}
+		}
+		first = false
+	}
+}
+
+// callHandler runs the handler; a panic that escapes it is answered with 500
+// if nothing was sent yet, and otherwise ends the connection.
+func (c *conn) callHandler() {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if p != http.ErrAbortHandler {
+			c.srv.logger().Error("http1: panic in handler", "method", c.req.Method, "path", c.req.URL.Path,
+				"panic", p, "stack", string(debug.Stack()))
+		}
+		w := &c.resp
+		if w.committed || w.hijacked {
+			w.closeAfter = true
+			if !w.hijacked {
+				c.nc.Close()
+			}
+			return
+		}
+		w.reset(c, &c.req)
+		w.header.Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write(httperr.Body(nil, http.StatusInternalServerError, "internal error", c.req.Header.Get("X-Request-Id")))
+		w.closeAfter = true
+	}()
+	c.srv.Handler.ServeHTTP(&c.resp, &c.req)
+}
+
+// closeAfterResponse reports whether the connection must close after the
+// response being committed.
+func (c *conn) closeAfterResponse() bool {
+	if c.info.close || c.srv.closing.Load() {
+		return true
+	}
+	// A client that asked for 100-continue and got no 100 may or may not
+	// send the body; unless we read it all, the stream position is unknown.
+	return c.body.needContinue && c.req.Body != http.NoBody
+}
+
+// flushWrite flushes buffered output with the write timeout applied.
+func (c *conn) flushWrite() error {
+	if len(c.bw.buf) == 0 {
+		return c.bw.err
+	}
+	if wt := c.srv.WriteTimeout; wt > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(wt))
+	}
+	return c.bw.Flush()
+}
+
+// writeContinue sends "100 Continue" when a handler starts reading a body
+// whose client is waiting for it, unless the final response already began.
+func (c *conn) writeContinue() error {
+	if c.resp.committed || c.wroteCont {
+		return nil
+	}
+	c.wroteCont = true
+	c.bw.ensure()
+	c.bw.buf = append(c.bw.buf, "HTTP/1.1 100 Continue\r\n\r\n"...)
+	return c.bw.Flush()
+}
+
+// reject answers a request refused by the parser and closes the connection.
+func (c *conn) reject(e *parseError) {
+	reqID := ""
+	if c.srv.NewRequestID != nil {
+		reqID = c.srv.NewRequestID()
+	}
+	if c.srv.OnReject != nil {
+		c.srv.OnReject(e.status, e.reason, c.tmpl.RemoteAddr, reqID)
+	}
+	body := httperr.Body(nil, e.status, e.reason, reqID)
+	c.bw.ensure()
+	b := appendStatusLine(c.bw.buf, e.status)
+	b = append(b, "Content-Type: application/json\r\nConnection: close\r\nContent-Length: "...)
+	b = appendInt(b, int64(len(body)))
+	b = append(b, "\r\n"...)
+	if reqID != "" {
+		b = AppendHeaderLine(b, "X-Request-Id", reqID)
+	}
+	b = append(b, "\r\n"...)
+	c.bw.buf = append(b, body...)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = c.bw.Flush()
+	// Let the client read the answer before the close resets the socket.
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+		_ = c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 64<<10))
+	}
+}
+
+// replayConn is a connection whose first reads return bytes already read.
+type replayConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (r *replayConn) Read(p []byte) (int, error) {
+	if len(r.pre) > 0 {
+		n := copy(p, r.pre)
+		r.pre = r.pre[n:]
+		return n, nil
+	}
+	return r.Conn.Read(p)
+}
+
+// handoffH2C passes a prior-knowledge HTTP/2 connection to the H2C handler,
+// replaying what was read of the preface.
+func (c *conn) handoffH2C(head []byte) {
+	pre := make([]byte, 0, len(head)+c.br.buffered())
+	pre = append(pre, head...)
+	pre = append(pre, c.br.bytes()...)
+	c.br.discard(c.br.buffered())
+	c.hijacked = true
+	c.untrackNow()
+	_ = c.nc.SetDeadline(time.Time{})
+	c.srv.H2C(&replayConn{Conn: c.nc, pre: pre}, nil, nil)
+}
+
+// upgradeH2C answers "Upgrade: h2c" with 101 and hands the connection to the
+// H2C handler with the request (body buffered, limited to 1 MiB) so that it
+// becomes stream 1 (RFC 7540 §3.2).
+func (c *conn) upgradeH2C() {
+	settings, err := decodeSettings(c.req.Header.Get("Http2-Settings"))
+	if err != nil {
+		c.reject(bad("invalid HTTP2-Settings"))
+		return
+	}
+	req := c.req.Clone(context.Background())
+	if c.req.Body != http.NoBody {
+		data, err := io.ReadAll(io.LimitReader(c.req.Body, 1<<20+1))
+		if err != nil || len(data) > 1<<20 {
+			c.reject(&parseError{http.StatusRequestEntityTooLarge, "h2c upgrade body too large"})
+			return
+		}
+		req.Body = io.NopCloser(bytesReader(data))
+		req.ContentLength = int64(len(data))
+	}
+	req.Header.Del("Upgrade")
+	req.Header.Del("Connection")
+	req.Header.Del("Http2-Settings")
+	c.bw.ensure()
+	c.bw.buf = append(c.bw.buf, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"...)
+	if c.bw.Flush() != nil {
+		return
+	}
+	pre := append([]byte(nil), c.br.bytes()...)
+	c.br.discard(len(pre))
+	c.hijacked = true
+	c.untrackNow()
+	_ = c.nc.SetDeadline(time.Time{})
+	c.srv.H2C(&replayConn{Conn: c.nc, pre: pre}, req, settings)
+}
+
+func (c *conn) untrackNow() { c.srv.untrack(c) }
+
+// Shutdown stops the server gracefully: idle connections close at once,
+// active ones after their current response. It returns when all are gone,
+// or with ctx's error after closing the remaining ones.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.conns)
+		for c := range s.conns {
+			if c.state.CompareAndSwap(stateIdle, stateClosing) {
+				c.nc.Close()
+			}
+		}
+		s.mu.Unlock()
+		if n == 0 {
+			s.stopSweeper()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			s.Close()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes every connection at once.
+func (s *Server) Close() {
+	s.closing.Store(true)
+	s.mu.Lock()
+	for c := range s.conns {
+		c.state.Store(stateClosing)
+		c.nc.Close()
+		c.cancel()
+	}
+	s.mu.Unlock()
+	s.stopSweeper()
+}
+
+func (s *Server) stopSweeper() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sweeping && len(s.conns) == 0 {
+		close(s.stopped)
+		s.sweeping = false
+	}
+}
+
+// ActiveConns reports the number of open (non-hijacked) connections.
+func (s *Server) ActiveConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
