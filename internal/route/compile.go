@@ -34,13 +34,13 @@ func Compile(specs []Spec) (*Table, []CompileError) {
 	}
 
 	t := &Table{n: len(cs)}
-	exact := make(map[string]*hostTable)
-	wild := make(map[string]*hostTable)
+	exact := make(map[string]*node)
+	wild := make(map[string]*node)
 	for i := range cs {
 		c := &cs[i]
 		if len(c.hosts) == 0 {
 			if t.any == nil {
-				t.any = &hostTable{}
+				t.any = &node{}
 			}
 			t.any.insert(c)
 			continue
@@ -50,21 +50,21 @@ func Compile(specs []Spec) (*Table, []CompileError) {
 			if name, ok := strings.CutPrefix(h, "*."); ok {
 				m, key = wild, name
 			}
-			ht := m[key]
-			if ht == nil {
-				ht = &hostTable{}
-				m[key] = ht
+			root := m[key]
+			if root == nil {
+				root = &node{}
+				m[key] = root
 			}
-			ht.insert(c)
+			root.insert(c)
 		}
 	}
-	for _, m := range []map[string]*hostTable{exact, wild} {
-		for _, ht := range m {
-			ht.finish()
+	for _, m := range []map[string]*node{exact, wild} {
+		for _, root := range m {
+			root.finish(nil)
 		}
 	}
 	if t.any != nil {
-		t.any.finish()
+		t.any.finish(nil)
 	}
 	t.exact, t.wild = newStrTable(exact), newStrTable(wild)
 	t.hosts = len(exact)+len(wild) > 0
@@ -95,8 +95,8 @@ type segment struct {
 // compiled is a validated Spec on its way into the tables.
 type compiled struct {
 	rt    *route
-	hosts []string  // normalised, sorted, unique; wildcards keep their "*."
-	kind  pathKind  //
+	hosts []string // normalised, sorted, unique; wildcards keep their "*."
+	kind  pathKind
 	path  string    // pathExact: the path
 	segs  []segment // the path's segments, or a prefix's
 	key   string    // equal keys <=> the specs can never be told apart
@@ -108,7 +108,7 @@ func compileSpec(idx int, s *Spec, errs *[]CompileError) (compiled, bool) {
 	fail := func(field, format string, args ...any) {
 		*errs = append(*errs, CompileError{Spec: idx, Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	c := compiled{rt: &route{id: s.ID, index: idx, priority: s.Priority}}
+	c := compiled{rt: &route{id: s.ID, priority: s.Priority}}
 
 	for i, h := range s.Hosts {
 		norm, msg := normalizeHostPattern(h)
@@ -435,23 +435,9 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// insert adds a compiled spec to this host level.
-func (ht *hostTable) insert(c *compiled) {
-	if c.kind == pathPrefix {
-		if ht.prefix == nil {
-			ht.prefix = &node{}
-		}
-		n := ht.prefix
-		for _, s := range c.segs {
-			n = n.literal(s.text)
-		}
-		n.routes = append(n.routes, c.rt)
-		return
-	}
-	if ht.paths == nil {
-		ht.paths = &node{}
-	}
-	n, lits := ht.paths, 0
+// insert adds a compiled spec to the trie of root's host level.
+func (root *node) insert(c *compiled) {
+	n, lits := root, 0
 	for _, s := range c.segs {
 		switch s.kind {
 		case segLit:
@@ -470,6 +456,10 @@ func (ht *hostTable) insert(c *compiled) {
 			n.catchAll.routes = append(n.catchAll.routes, c.rt)
 			return
 		}
+	}
+	if c.kind == pathPrefix {
+		n.routes = append(n.routes, c.rt)
+		return
 	}
 	if n.leaf == nil {
 		n.leaf = &leaf{lits: lits}
@@ -490,51 +480,36 @@ func (n *node) literal(seg string) *node {
 	return c
 }
 
-// finish sorts routes into precedence order, computes the pruning bounds and
-// parent links, and freezes the children.
-func (ht *hostTable) finish() {
-	if ht.paths != nil {
-		ht.paths.finishPaths()
-	}
-	if ht.prefix != nil {
-		ht.prefix.finishPrefix(nil)
-	}
-}
-
-func (n *node) finishPaths() int {
-	best := -1
-	for _, l := range []*leaf{n.leaf, n.catchAll} {
-		if l != nil {
-			sortRoutes(l.routes)
-			best = max(best, l.lits)
-		}
-	}
-	for _, c := range n.build {
-		best = max(best, c.finishPaths())
-	}
-	if n.param != nil {
-		best = max(best, n.param.finishPaths())
-	}
-	n.maxLit = best
-	n.freeze()
-	return best
-}
-
-func (n *node) finishPrefix(up *node) {
+// finish completes the subtree of n, whose nearest ancestor with prefix
+// routes is up: it sorts routes into precedence order, computes the pruning
+// bounds and up links, and freezes the children. It returns whether the
+// subtree (n included) has prefix routes.
+func (n *node) finish(up *node) (prefixes bool) {
 	n.up = up
 	if len(n.routes) > 0 {
 		sortRoutes(n.routes)
 		up = n
 	}
-	for _, c := range n.build {
-		c.finishPrefix(up)
+	n.maxLit = -1
+	for _, l := range []*leaf{n.leaf, n.catchAll} {
+		if l != nil {
+			sortRoutes(l.routes)
+			n.maxLit = max(n.maxLit, l.lits)
+		}
 	}
-	n.freeze()
-}
-
-func (n *node) freeze() {
+	for _, c := range n.build {
+		n.prefixBelow = c.finish(up) || n.prefixBelow
+		n.maxLit = max(n.maxLit, c.maxLit)
+	}
+	if c := n.param; c != nil {
+		// Prefixes are literal, so a parameter subtree has none; its nodes
+		// need no up links.
+		c.finish(nil)
+		n.maxLit = max(n.maxLit, c.maxLit)
+	}
 	n.kids = newStrTable(n.build)
 	n.build = nil
+	return n.prefixBelow || len(n.routes) > 0
 }
 
 // sortRoutes orders the routes of one leaf by rules 3-5: more predicates,

@@ -10,7 +10,8 @@
 //     without a trailing dot), equals one of the exact names
 //     ("api.example.com"), or ends with the suffix of a leading wildcard:
 //     "*.example.com" matches "a.example.com" and "a.b.example.com" but not
-//     "example.com". No hosts means any host.
+//     "example.com". No hosts means any host. (A Host longer than 256 bytes
+//     matches no name; DNS names have at most 253.)
 //   - Path (exact or template) or PathPrefix, compared with r.URL.Path as the
 //     server decoded it. A template segment "{name}" matches exactly one
 //     non-empty segment; a final "{name...}" matches the non-empty rest of the
@@ -62,28 +63,32 @@
 //
 // # Cost
 //
-// Matching never scans the route list. The table is organised by host (a map
-// of exact names, a map of wildcard suffixes probed once per label of the
-// request host, and an any-host table); each host table holds a map of exact
-// paths, a trie of template segments and a trie of prefix segments. A literal
-// segment is looked up in its parent's children, held in a short slice when
-// there are at most 8 and in a map above that. The work per request is
-// therefore proportional to the number of path segments (and host labels),
-// not to the number of routes.
+// Matching never scans the route list. The table is organised by host: a
+// table of exact names, a table of wildcard suffixes probed once per label of
+// the request host (longest suffix first), and an any-host level. Each host
+// level is one trie of path segments holding its exact paths, templates and
+// prefixes. A literal segment is looked up among its parent's children, kept
+// in a short slice when there are at most 8 and in a hash table above that. The work per request is therefore proportional
+// to the number of path segments (and host labels), not to the number of
+// routes.
 //
-// Template lookup is a depth-first walk trying, at each segment, the literal
+// The path trie is walked depth first, trying at each segment the literal
 // child, then the parameter child, then a catch-all, like the backtracking
-// routers of julienschmidt/httprouter and Go's net/http ServeMux; it keeps the
-// best-ranked match found and prunes subtrees whose best possible literal
-// count cannot beat it, so when templates do not overlap it touches one branch.
+// routers of julienschmidt/httprouter and Go's net/http ServeMux. The walk
+// keeps the best-ranked match found so far and prunes every subtree whose
+// best possible literal count cannot beat it, so when templates do not
+// overlap it follows a single branch; when they do, each trie node is still
+// visited at most once per request, because the walk is a traversal of a
+// tree. Its first, all-literal descent also serves the prefix lookup, so no
+// segment is looked up twice.
 //
-// A match does not allocate: the host is lower-cased into a stack buffer and
-// looked up with m[string(buf)], which the compiler does not allocate for;
-// parameters are substrings of r.URL.Path; header names are canonicalised at
-// compile time so that r.Header[name] is a plain map lookup; query values are
-// unescaped on the fly while being compared. The one exception is a Regex
-// query predicate on a value that needs unescaping, which decodes into a
-// pooled buffer (amortised zero allocations).
+// A match does not allocate. The host is lower-cased (only if it has
+// upper-case letters) into a stack buffer; parameters are substrings of
+// r.URL.Path; header names are canonicalised at compile time so that
+// r.Header[name] is a plain map lookup; query values are unescaped on the fly
+// while being compared. The one exception is a Regex query predicate on a
+// value that needs unescaping, which decodes into a pooled buffer (amortised
+// zero allocations).
 //
 // A [Table] is immutable after [Compile] and safe for concurrent use.
 package route

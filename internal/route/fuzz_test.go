@@ -1,6 +1,8 @@
 package route
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -82,9 +84,6 @@ func FuzzMatch(f *testing.F) {
 	fixed := fuzzSpecs()
 	fixedTab := mustCompile(f, fixed)
 	f.Fuzz(func(t *testing.T, host, path, query, method, t1, t2, t3 string) {
-		if method == "" {
-			method = "GET"
-		}
 		r := &http.Request{Method: method, Host: host, URL: &url.URL{Path: path, RawQuery: query},
 			Header: http.Header{"X-Env": {query}, "X-Version": {method}}}
 		checkMatch(t, fixed, fixedTab, r)
@@ -204,4 +203,83 @@ func FuzzCompile(f *testing.F) {
 		}
 		checkMatch(t, []Spec{s}, tab, r)
 	})
+}
+
+// TestMatchRandomTables compares the Table with the reference on random
+// tables built from a small alphabet, so that templates, prefixes, hosts and
+// predicates overlap a lot. It is deterministic; the fuzzers explore further.
+func TestMatchRandomTables(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	segs := func(n int, params bool) string {
+		var b strings.Builder
+		used := 0
+		for k := range n {
+			b.WriteByte('/')
+			switch r := rng.IntN(10); {
+			case params && r < 3:
+				fmt.Fprintf(&b, "{p%d}", used)
+				used++
+			case params && r < 6 && k == n-1:
+				fmt.Fprintf(&b, "{p%d...}", used)
+				used++
+			default:
+				b.WriteString(pick("a", "b", "", "c"))
+			}
+		}
+		return b.String()
+	}
+	hostsets := [][]string{nil, nil, {"a.example.com"}, {"*.example.com"}, {"*.a.example.com"}, {"a.example.com", "*.b.example.com"}}
+	for iter := range 3000 {
+		var specs []Spec
+		for range 1 + rng.IntN(12) {
+			s := Spec{Hosts: hostsets[rng.IntN(len(hostsets))], Priority: rng.IntN(2)}
+			switch rng.IntN(3) {
+			case 0, 1:
+				s.Path = segs(1+rng.IntN(4), true)
+			default:
+				s.PathPrefix = segs(rng.IntN(3), false)
+			}
+			if rng.IntN(3) == 0 {
+				s.Methods = []string{pick("GET", "POST")}
+			}
+			if rng.IntN(4) == 0 {
+				s.Headers = []Predicate{{Name: "X-A", Kind: PredicateKind(rng.IntN(4)), Value: pick("1", "2")}}
+			}
+			if rng.IntN(4) == 0 {
+				s.Query = []Predicate{{Name: "q", Kind: PredicateKind(rng.IntN(4)), Value: pick("1", "x y")}}
+			}
+			s.ID = len(specs)
+			specs = append(specs, s)
+		}
+		tab, errs := Compile(specs)
+		if len(errs) > 0 {
+			continue // duplicates; other iterations cover the rest
+		}
+		ok := t.Run(fmt.Sprint(iter), func(t *testing.T) {
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("specs: %+v", specs)
+				}
+			})
+			for range 30 {
+				r := &http.Request{
+					Method: pick("GET", "POST"),
+					Host:   pick("a.example.com", "x.a.example.com", "x.b.example.com", "example.com", "A.Example.com:8080"),
+					URL:    &url.URL{Path: segs(rng.IntN(6), false), RawQuery: pick("", "q=1", "q=x+y", "q=2&q=1")},
+					Header: http.Header{},
+				}
+				if rng.IntN(2) == 0 {
+					r.Header.Set("X-A", pick("1", "2", "12"))
+				}
+				if r.URL.Path == "" && rng.IntN(2) == 0 {
+					r.URL.Path = "/"
+				}
+				checkMatch(t, specs, tab, r)
+			}
+		})
+		if !ok {
+			return
+		}
+	}
 }

@@ -33,7 +33,7 @@ func (t *Table) Match(r *http.Request, m *Match) bool {
 			}
 		}
 	}
-	return t.any != nil && t.any.match(r, path, m)
+	return t.any != nil && t.any.matchLevel(r, path, m)
 }
 
 // hostname strips the port and a trailing dot from a Host header value.
@@ -84,12 +84,12 @@ func upperBytes(w uint64) uint64 {
 // the exact name, then wildcard suffixes from the longest (all but the first
 // label) to the shortest.
 func (t *Table) matchHost(r *http.Request, host, path string, m *Match) bool {
-	if ht := t.exact.get(host); ht != nil && ht.match(r, path, m) {
+	if root := t.exact.get(host); root != nil && root.matchLevel(r, path, m) {
 		return true
 	}
 	for i := 1; i < len(host); i++ {
 		if host[i] == '.' {
-			if ht := t.wild.get(host[i+1:]); ht != nil && ht.match(r, path, m) {
+			if root := t.wild.get(host[i+1:]); root != nil && root.matchLevel(r, path, m) {
 				return true
 			}
 		}
@@ -117,12 +117,12 @@ func (t *Table) matchUpperHost(r *http.Request, host, path string, m *Match) boo
 		}
 		h[i] = c
 	}
-	if ht := t.exact.getBytes(h); ht != nil && ht.match(r, path, m) {
+	if root := t.exact.getBytes(h); root != nil && root.matchLevel(r, path, m) {
 		return true
 	}
 	for i := 1; i < len(h); i++ {
 		if h[i] == '.' {
-			if ht := t.wild.getBytes(h[i+1:]); ht != nil && ht.match(r, path, m) {
+			if root := t.wild.getBytes(h[i+1:]); root != nil && root.matchLevel(r, path, m) {
 				return true
 			}
 		}
@@ -130,47 +130,25 @@ func (t *Table) matchUpperHost(r *http.Request, host, path string, m *Match) boo
 	return false
 }
 
-// match tries this host level: paths (exact and templates), then prefixes
-// (rule 2 between the classes).
-func (ht *hostTable) match(r *http.Request, path string, m *Match) bool {
-	if ht.paths != nil && len(path) > 0 && path[0] == '/' {
+// matchLevel tries the host level whose trie starts at root: exact paths and
+// templates, then prefixes (rule 2 between the classes).
+func (root *node) matchLevel(r *http.Request, path string, m *Match) bool {
+	n := root // the deepest node of the literal spine
+	if len(path) > 0 && path[0] == '/' {
 		var s searcher
 		s.path = path
-		s.walk(r, m, ht.paths, 1, 0)
+		s.walk(r, m, root, 1, 0, true)
 		if s.best != nil {
 			return true
 		}
-	}
-	if ht.prefix != nil {
-		return ht.matchPrefix(r, path, m)
-	}
-	return false
-}
-
-// matchPrefix walks the literal prefix trie as deep as the path allows, then
-// tries the routes found on the way back up, longest prefix first.
-func (ht *hostTable) matchPrefix(r *http.Request, path string, m *Match) bool {
-	n := ht.prefix
-	if len(path) > 0 && path[0] == '/' {
-		for i := 1; ; {
-			j := strings.IndexByte(path[i:], '/')
-			last := j < 0
-			if last {
-				j = len(path)
-			} else {
-				j += i
-			}
-			c := n.kids.get(path[i:j])
-			if c == nil {
-				break
-			}
-			n = c
-			if last {
-				break
-			}
-			i = j + 1
+		// The walk went down the literal spine as far as templates could
+		// lie; prefixes may lie deeper.
+		n = s.spine
+		if s.spineNext >= 0 && n.prefixBelow {
+			n = n.descend(path, s.spineNext)
 		}
 	}
+	// Prefixes, longest first, from the deepest spine node up.
 	if len(n.routes) == 0 {
 		n = n.up
 	}
@@ -185,8 +163,28 @@ func (ht *hostTable) matchPrefix(r *http.Request, path string, m *Match) bool {
 	return false
 }
 
+// descend follows literal children from n for the segments of path from i
+// on, as far as they match, and returns the last node reached.
+func (n *node) descend(path string, i int) *node {
+	for {
+		j := strings.IndexByte(path[i:], '/')
+		if j < 0 {
+			if c := n.kids.get(path[i:]); c != nil {
+				return c
+			}
+			return n
+		}
+		j += i
+		c := n.kids.get(path[i:j])
+		if c == nil {
+			return n
+		}
+		n, i = c, j+1
+	}
+}
+
 // searcher is the state of one path lookup; it lives on the stack of
-// hostTable.match. It deliberately holds no pointer to the caller's Request
+// matchLevel. It deliberately holds no pointer to the caller's Request
 // or Match (they are passed as arguments instead): the walk stores path
 // substrings into vals, after which escape analysis treats everything
 // reachable from the searcher as escaping, which would move a caller's
@@ -195,15 +193,29 @@ type searcher struct {
 	path string
 	best *leaf // best-ranked leaf whose route matched so far; its route and params are in the Match
 	vals [MaxParams]string
+
+	// The walk's first descent follows literal children only (the "spine").
+	// It records how far it got, so that the prefix fallback continues from
+	// there instead of looking the same segments up again: spine is the
+	// deepest spine node reached, spineNext the start of the next segment,
+	// or -1 if the path has no more segments or spine has no literal child
+	// for the next one.
+	spine     *node
+	spineNext int
 }
 
 // walk matches the segment of s.path starting at i against the children of
-// n; np parameters have been bound so far. Children are tried literal first,
-// then parameter, then catch-all, so leaves are reached in the order of rule
-// 2's final tie-break; consider keeps the first of equally ranked leaves.
-func (s *searcher) walk(r *http.Request, m *Match, n *node, i, np int) {
+// n (which is on the spine if spine is set); np parameters have been bound
+// so far. Children are tried literal first, then parameter, then catch-all,
+// so leaves are reached in the order of rule 2's final tie-break; consider
+// keeps the first of equally ranked leaves.
+func (s *searcher) walk(r *http.Request, m *Match, n *node, i, np int, spine bool) {
+	if spine {
+		s.spine, s.spineNext = n, i
+	}
 	// Prune: nothing below n can beat the current best on literal count, and
-	// an equal count only wins against a catch-all best.
+	// an equal count only wins against a catch-all best. (On the spine, best
+	// is still nil: the first descent happens before any other branch.)
 	if n.maxLit < 0 {
 		return
 	}
@@ -211,7 +223,7 @@ func (s *searcher) walk(r *http.Request, m *Match, n *node, i, np int) {
 		return
 	}
 	path := s.path
-	j := strings.IndexByte(path[i:], '/')
+	j := strings.IndexByte(path[i:], '/') // segment end; the last segment has none
 	last := j < 0
 	if last {
 		j = len(path)
@@ -220,11 +232,13 @@ func (s *searcher) walk(r *http.Request, m *Match, n *node, i, np int) {
 	}
 	seg := path[i:j]
 	if c := n.kids.get(seg); c != nil {
-		s.step(r, m, c, j, last, np)
+		s.step(r, m, c, j, last, np, spine)
+	} else if spine {
+		s.spineNext = -1
 	}
 	if c := n.param; c != nil && seg != "" {
 		s.vals[np] = seg
-		s.step(r, m, c, j, last, np+1)
+		s.step(r, m, c, j, last, np+1, false)
 	}
 	if l := n.catchAll; l != nil && i < len(path) {
 		s.vals[np] = path[i:]
@@ -233,10 +247,15 @@ func (s *searcher) walk(r *http.Request, m *Match, n *node, i, np int) {
 }
 
 // step continues below child c, whose segment ended at j.
-func (s *searcher) step(r *http.Request, m *Match, c *node, j int, last bool, np int) {
+func (s *searcher) step(r *http.Request, m *Match, c *node, j int, last bool, np int, spine bool) {
 	if !last {
-		s.walk(r, m, c, j+1, np)
-	} else if c.leaf != nil {
+		s.walk(r, m, c, j+1, np, spine)
+		return
+	}
+	if spine {
+		s.spine, s.spineNext = c, -1
+	}
+	if c.leaf != nil {
 		s.consider(r, m, c.leaf, np)
 	}
 }
@@ -262,9 +281,13 @@ func (s *searcher) consider(r *http.Request, m *Match, l *leaf, np int) {
 // holds reports whether r satisfies the route's methods, headers and query.
 func (rt *route) holds(r *http.Request) bool {
 	if len(rt.methods) > 0 {
+		method := r.Method
+		if method == "" {
+			method = http.MethodGet // as net/http documents for Request.Method
+		}
 		ok := false
 		for _, m := range rt.methods {
-			if m == r.Method {
+			if m == method {
 				ok = true
 				break
 			}

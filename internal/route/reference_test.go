@@ -185,7 +185,11 @@ func refCandidate(i int, s *Spec, r *http.Request) *refCand {
 
 	if len(s.Methods) > 0 {
 		c.npreds++
-		if !slices.Contains(s.Methods, r.Method) {
+		method := r.Method
+		if method == "" {
+			method = "GET"
+		}
+		if !slices.Contains(s.Methods, method) {
 			return nil
 		}
 	}

@@ -111,41 +111,38 @@ func (e CompileError) Error() string {
 
 // Table is a compiled, immutable set of routes. It is safe for concurrent
 // use by any number of goroutines.
+//
+// Each host level (one exact host, one wildcard suffix, or any host) is a
+// single trie of path segments. Exact paths and templates end at a node's
+// leaf or catchAll; prefixes are lists of routes on the node of their last
+// segment. An exact path needs no separate map: it has more literal segments
+// than any template matching the same path, so rule 2 ranks it first anyway.
+// Prefixes share the trie so that the literal segments of a request are
+// looked up once for both (see searcher.spine).
 type Table struct {
-	exact strTable[*hostTable] // exact host name -> routes
-	wild  strTable[*hostTable] // wildcard suffix without "*." -> routes
-	any   *hostTable           // routes without hosts; nil if none
-	hosts bool                 // exact or wild has entries
+	exact strTable[*node] // exact host name -> trie root
+	wild  strTable[*node] // wildcard suffix without "*." -> trie root
+	any   *node           // routes without hosts; nil if none
+	hosts bool            // exact or wild has entries
 	n     int
 }
 
 // Len returns the number of routes in the table.
 func (t *Table) Len() int { return t.n }
 
-// hostTable holds the routes of one host level (one exact host, one wildcard
-// suffix, or any host).
-type hostTable struct {
-	// paths is the trie of exact paths and templates. An exact path is a
-	// template of literal segments only; it needs no separate map, because
-	// it always has more literal segments than any template matching the
-	// same path, so rule 2 ranks it first anyway.
-	paths  *node
-	prefix *node // the trie of prefixes
-}
-
-// node is a trie node, used both for paths and for prefixes. The child
-// reached from a node consumes one path segment.
+// node is a trie node. The child reached from a node consumes one path
+// segment.
 type node struct {
 	// The fields the path walk reads come first, to share cache lines.
-	maxLit   int             // most literal segments of any leaf in this subtree; -1 if none
-	param    *node           // "{name}" child
-	catchAll *leaf           // templates whose "{name...}" starts after this node
-	leaf     *leaf           // paths ending at this node
-	kids     strTable[*node] // literal children
+	maxLit      int             // most literal segments of any leaf in this subtree; -1 if none
+	param       *node           // "{name}" child
+	catchAll    *leaf           // templates whose "{name...}" starts after this node
+	leaf        *leaf           // exact paths and templates ending at this node
+	kids        strTable[*node] // literal children
+	prefixBelow bool            // some proper descendant has prefix routes
 
-	// Prefix tries only.
 	routes []*route // prefix routes ending here, in precedence order
-	up     *node    // nearest proper ancestor with routes
+	up     *node    // nearest proper ancestor with prefix routes
 
 	build map[string]*node // literal children while compiling
 }
@@ -165,7 +162,6 @@ type leaf struct {
 // route is a compiled Spec.
 type route struct {
 	id       int
-	index    int
 	priority int
 	npreds   int      // rule 3
 	params   []string // parameter names, in path order

@@ -129,6 +129,8 @@ var matchGroups = []struct {
 			Spec{Path: "/files/{path...}"},
 			Spec{Path: "/files/{name}"},
 			Spec{Path: "/static/{dir}/{file...}"},
+			Spec{Path: "/m/n/{rest...}"},
+			Spec{Path: "/m/{x}/o"},
 		),
 		cases: []req{
 			{name: "single param beats catch-all", target: "/files/a", want: 1, params: []Param{{"name", "a"}}},
@@ -141,6 +143,8 @@ var matchGroups = []struct {
 				params: []Param{{"dir", "css"}, {"file", "a/b.css"}}},
 			{name: "missing catch-all", target: "/static/css", want: -1},
 			{name: "empty param", target: "/static//x", want: -1},
+			{name: "non-catch-all beats an earlier literal catch-all", target: "/m/n/o", want: 4, params: []Param{{"x", "n"}}},
+			{name: "catch-all when the other does not fit", target: "/m/n/p", want: 3, params: []Param{{"rest", "p"}}},
 		},
 	},
 	{

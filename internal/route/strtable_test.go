@@ -10,8 +10,13 @@ func TestStrTable(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			m := make(map[string]*node, n)
 			for i := range n {
-				// Varied lengths cover every branch of the hash.
-				m[fmt.Sprintf("%0*d", i%40, i)] = &node{maxLit: i}
+				// Varied lengths cover every branch of the hash; the empty
+				// string is a valid key (the segment between "//").
+				k := fmt.Sprintf("%0*d", i%40, i)
+				if i == 3 {
+					k = ""
+				}
+				m[k] = &node{maxLit: i}
 			}
 			tab := newStrTable(m)
 			if tab.len() != n {
