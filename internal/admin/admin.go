@@ -52,6 +52,10 @@ func New(gw Gateway, m *telemetry.Metrics, version string) http.Handler {
 	mux.HandleFunc("GET /routes", a.routes)
 	mux.HandleFunc("GET /upstreams", a.upstreams)
 	mux.HandleFunc("POST /reload", a.reload)
+	mux.HandleFunc("/reload", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "POST")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "message": "use POST /reload"})
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
 	// Profiling (CPU, heap, goroutines) for diagnosing production issues;
 	// the admin listener is loopback-only unless configured otherwise.

@@ -43,7 +43,14 @@ func (s *Static) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Drain a small body so the connection can be reused; large ones make
 	// the server close the connection instead.
 	if r.Body != nil && r.Body != http.NoBody {
-		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+		if _, err := io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10)); err != nil {
+			id := ""
+			if st := reqctx.From(r.Context()); st != nil {
+				id = st.RequestID
+			}
+			writeBodyError(w, err, id)
+			return
+		}
 	}
 	h := w.Header()
 	for k, v := range s.headers {

@@ -49,6 +49,7 @@ routes:
 }
 
 func TestH2CPriorKnowledge(t *testing.T) {
+	noLeaks(t)
 	rec := &recorder{respond: func(w http.ResponseWriter, r *http.Request, s seen) {
 		w.Header().Set("X-Backend-Proto", r.Proto)
 		fmt.Fprintf(w, "%s %s %d", r.Method, r.RequestURI, s.BodyLen)
@@ -108,6 +109,7 @@ func TestH2CPriorKnowledge(t *testing.T) {
 }
 
 func TestH2CPriorKnowledgeRefusedWithoutH2C(t *testing.T) {
+	noLeaks(t)
 	g := newGW(t, `
 listeners:
   - name: main
@@ -133,6 +135,7 @@ func settingsPayload(pairs ...uint32) string {
 }
 
 func TestH2CUpgrade(t *testing.T) {
+	noLeaks(t)
 	rec := &recorder{respond: func(w http.ResponseWriter, r *http.Request, s seen) {
 		fmt.Fprintf(w, "upgraded %s %s %d", r.Method, r.RequestURI, s.BodyLen)
 	}}
@@ -240,5 +243,56 @@ func TestH2CUpgrade(t *testing.T) {
 				t.Errorf("stream 3 body %q", data.String())
 			}
 		})
+	}
+}
+
+// TestH2ConcurrentStreamsToHTTP1Upstream: many concurrent HTTP/2 streams
+// proxied to an HTTP/1.1 upstream (pooled connections reused between
+// streams) must each get exactly their own response headers.
+func TestH2ConcurrentStreamsToHTTP1Upstream(t *testing.T) {
+	noLeaks(t)
+	be := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := r.URL.Query().Get("n")
+		w.Header().Set("X-Unusual-Header-Name-"+n[len(n)-1:], "value-"+n)
+		w.Header().Set("X-Stream-Token", "token-"+n)
+		io.WriteString(w, "body-"+n)
+	}))
+	g := newGW(t, h2cConfig(hostPort(be.URL)))
+	c := h2cClient(t)
+	const total, parallel = 200, 25
+	sem := make(chan struct{}, parallel)
+	errs := make(chan error, total)
+	for i := 0; i < total; i++ {
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem }()
+			n := fmt.Sprint(1000 + i)
+			resp, err := c.Get(g.url("/s?n=" + n))
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case err != nil:
+			case string(b) != "body-"+n:
+				err = fmt.Errorf("stream %s: body %q", n, b)
+			case resp.Header.Get("X-Unusual-Header-Name-"+n[3:]) != "value-"+n || resp.Header.Get("X-Stream-Token") != "token-"+n:
+				err = fmt.Errorf("stream %s: headers %v", n, resp.Header)
+			}
+			errs <- err
+		}(i)
+	}
+	bad := 0
+	for i := 0; i < total; i++ {
+		if err := recvWithin(t, errs, 30*time.Second, "streams"); err != nil {
+			if bad++; bad <= 5 {
+				t.Error(err)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d streams got wrong responses", bad, total)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -55,6 +56,61 @@ func leakIgnores() []goleak.Option {
 		// are per ClientConn/Server and are closed by the tests. The
 		// access log and tunnels' timers are timers, not goroutines.
 	}
+}
+
+// noLeaks makes the test fail if goroutines started during it are still
+// running after all its cleanups (gateway shutdown, backends, clients).
+// Call it first, so that its cleanup runs last. Tests run sequentially, so
+// what it finds belongs to this test.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	opts := append(leakIgnores(), goleak.IgnoreCurrent())
+	t.Cleanup(func() {
+		// Some goroutines end a little after shutdown by design (an
+		// access log replaced by a reload is closed one second later):
+		// allow 3 seconds.
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			err := goleak.Find(opts...)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("goroutines leaked by this test (after gateway shutdown and cleanup):\n%v", err)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
+// isolated runs the calling test in a child process (the test binary run
+// again for this one test) and reports its outcome; it returns true in the
+// parent, which must then return. Used for tests that can crash the whole
+// process (a panic in a goroutine of a library the gateway drives), so that
+// such a crash fails that test only instead of the package.
+func isolated(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("FLOODGATE_ISOLATED_TEST") == t.Name() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "FLOODGATE_ISOLATED_TEST="+t.Name())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		text := string(out)
+		if len(text) > 24<<10 {
+			text = text[:12<<10] + "\n...\n" + text[len(text)-12<<10:]
+		}
+		if strings.Contains(text, "\npanic: ") || strings.Contains(text, "fatal error: ") {
+			t.Errorf("the test process CRASHED (%v):\n%s", err, text)
+		} else {
+			t.Errorf("failed in its child process (%v):\n%s", err, text)
+		}
+	}
+	return true
 }
 
 // ---------------------------------------------------------------------------
@@ -176,6 +232,16 @@ func tryGW(t testing.TB, cfg string) (*gw, error) {
 		}
 	})
 	return g, nil
+}
+
+// stop shuts the gateway down now (5s grace) and expects success.
+func (g *gw) stop() {
+	g.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.shutdown(ctx); err != nil {
+		g.t.Errorf("Shutdown: %v", err)
+	}
 }
 
 func (g *gw) shutdown(ctx context.Context) error {

@@ -106,6 +106,7 @@ func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:
 type onlyReader struct{ io.Reader }
 
 func TestHTTP1KeepAliveReuse(t *testing.T) {
+	noLeaks(t)
 	var backendConns atomic.Int32
 	be := httptestServerCountingConns(t, &backendConns)
 	g := newGW(t, proxyConfig(hostPort(be.URL), ""))
@@ -159,6 +160,7 @@ func httptestServerCountingConns(t testing.TB, n *atomic.Int32) *httptest.Server
 }
 
 func TestHTTP1BodiesBothWays(t *testing.T) {
+	noLeaks(t)
 	rec := &recorder{respond: func(w http.ResponseWriter, r *http.Request, s seen) {
 		size, _ := strconv.Atoi(r.URL.Query().Get("size"))
 		body := payload(size, 7)
@@ -251,6 +253,7 @@ func TestHTTP1BodiesBothWays(t *testing.T) {
 }
 
 func TestHTTP1LargeBodies(t *testing.T) {
+	noLeaks(t)
 	const size = 10 << 20
 	be := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := sha256.New()
@@ -305,6 +308,7 @@ func TestHTTP1LargeBodies(t *testing.T) {
 }
 
 func TestHTTP1HeadAndBodilessStatuses(t *testing.T) {
+	noLeaks(t)
 	be := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/head":
@@ -360,6 +364,7 @@ func TestHTTP1HeadAndBodilessStatuses(t *testing.T) {
 }
 
 func TestHTTP1PathAndQueryForwardedUnchanged(t *testing.T) {
+	noLeaks(t)
 	rec := &recorder{}
 	be := backend(t, rec)
 	g := newGW(t, proxyConfig(hostPort(be.URL), ""))
@@ -387,6 +392,7 @@ func TestHTTP1PathAndQueryForwardedUnchanged(t *testing.T) {
 }
 
 func TestHTTP1ForwardingHeaders(t *testing.T) {
+	noLeaks(t)
 	rec := &recorder{}
 	be := backend(t, rec)
 	g := newGW(t, proxyConfig(hostPort(be.URL), ""))
@@ -436,6 +442,7 @@ func TestHTTP1ForwardingHeaders(t *testing.T) {
 }
 
 func TestHTTP1HopByHopRequestHeaders(t *testing.T) {
+	noLeaks(t)
 	rec := &recorder{}
 	be := backend(t, rec)
 	g := newGW(t, proxyConfig(hostPort(be.URL), ""))
@@ -471,6 +478,7 @@ func TestHTTP1HopByHopRequestHeaders(t *testing.T) {
 }
 
 func TestHTTP1HopByHopResponseHeaders(t *testing.T) {
+	noLeaks(t)
 	addr := rawBackend(t, func(c net.Conn) {
 		serveRawHTTP(c, func(req *http.Request) string {
 			return "HTTP/1.1 200 OK\r\n" +
@@ -523,6 +531,7 @@ func serveRawHTTP(c net.Conn, respond func(*http.Request) string) {
 }
 
 func TestHTTP1RequestID(t *testing.T) {
+	noLeaks(t)
 	rec := &recorder{}
 	be := backend(t, rec)
 	g := newGW(t, proxyConfig(hostPort(be.URL), ""))
@@ -578,6 +587,7 @@ func mustReq(method, url string, body io.Reader) *http.Request {
 }
 
 func TestHTTP1ResponseTrailers(t *testing.T) {
+	noLeaks(t)
 	be := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", "X-Checksum")
 		w.Header().Set("Content-Type", "text/plain")
@@ -605,6 +615,7 @@ func TestHTTP1ResponseTrailers(t *testing.T) {
 }
 
 func TestHTTP1ExpectContinue(t *testing.T) {
+	noLeaks(t)
 	rec := &recorder{}
 	be := backend(t, rec)
 	g := newGW(t, proxyConfig(hostPort(be.URL), ""))

@@ -13,11 +13,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/sys/unix"
 
 	"github.com/floodgate/floodgate/internal/config"
 	"github.com/floodgate/floodgate/internal/http1"
@@ -85,9 +83,9 @@ func listenerSpecs(cfg *config.Config, src *config.Source) ([]ListenerSpec, conf
 	return out, errs
 }
 
-// sameSocket reports whether two specs can keep the same running listener
-// (certificates may differ: they are swapped in place).
-func (a ListenerSpec) sameSocket(b ListenerSpec) bool {
+// sameServing reports whether two specs can keep the same serving value
+// (certificate files are re-read in place either way).
+func (a ListenerSpec) sameServing(b ListenerSpec) bool {
 	a.Certificates, b.Certificates = nil, nil
 	return reflect.DeepEqual(a, b)
 }
@@ -159,10 +157,23 @@ func (cs *certStore) get(hello *tls.ClientHelloInfo) *tls.Certificate {
 	return cs.def
 }
 
-// listenerRuntime is one bound listener and its servers.
+// listenerRuntime is one bound socket. It outlives reloads: what it serves
+// with (timeouts, TLS, HTTP/2 settings, the listener's name) is a serving
+// value that a reload replaces atomically, so changing a listener's
+// settings never rebinds the socket and never loses queued connections.
 type listenerRuntime struct {
+	key    string // address, or name+address for port 0
+	ln     net.Listener
+	srv    atomic.Pointer[serving]
+	logger *slog.Logger
+	closed atomic.Bool
+	done   chan struct{} // accept loop ended
+}
+
+// serving is a listener's settings and servers, and the connections it
+// accepted (which keep them until they end).
+type serving struct {
 	spec    ListenerSpec
-	ln      net.Listener
 	h1      *http1.Server
 	h2      *http2.Server
 	h2base  *http.Server
@@ -170,55 +181,53 @@ type listenerRuntime struct {
 	certs   atomic.Pointer[certStore]
 	handler http.Handler
 	logger  *slog.Logger
-	conns   interface {
+	gauge   interface {
 		Inc()
 		Dec()
 	}
 
-	wg      sync.WaitGroup
 	mu      sync.Mutex
-	h2conns map[net.Conn]struct{}
-	closed  atomic.Bool
+	retired bool
+	conns   map[net.Conn]struct{} // raw connections being served
+	wg      sync.WaitGroup
 }
 
-// listenReusePort binds with SO_REUSEPORT so that a replacement listener
-// (changed settings on reload) can bind the same address before the old
-// one closes: no window in which connections are refused.
-func listenReusePort(addr string) (net.Listener, error) {
-	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	return lc.Listen(context.Background(), "tcp", addr)
+func listenerKey(spec ListenerSpec) string {
+	if _, port, err := net.SplitHostPort(spec.Address); err == nil && port == "0" {
+		return spec.Name + "|" + spec.Address
+	}
+	return spec.Address
 }
 
-func startListener(spec ListenerSpec, snap *atomic.Pointer[Snapshot], m *telemetry.Metrics, logger *slog.Logger, onReject func(status int, reason, remote, id string)) (*listenerRuntime, error) {
-	l := &listenerRuntime{spec: spec, logger: logger, h2conns: make(map[net.Conn]struct{}), conns: m.Connections(spec.Name)}
-	l.handler = &entry{listener: spec.Name, snap: snap}
+func bindListener(spec ListenerSpec, logger *slog.Logger) (*listenerRuntime, error) {
+	ln, err := net.Listen("tcp", spec.Address)
+	if err != nil {
+		return nil, err
+	}
+	return &listenerRuntime{key: listenerKey(spec), ln: ln, logger: logger, done: make(chan struct{})}, nil
+}
+
+func newServing(spec ListenerSpec, snap *atomic.Pointer[Snapshot], m *telemetry.Metrics, logger *slog.Logger, onReject func(status int, reason, remote, id string)) (*serving, error) {
+	sv := &serving{spec: spec, logger: logger, conns: make(map[net.Conn]struct{}), gauge: m.Connections(spec.Name)}
+	sv.handler = &entry{listener: spec.Name, snap: snap}
 	if spec.TLS {
 		cs, err := loadCertStore(spec.Certificates)
 		if err != nil {
 			return nil, err
 		}
-		l.certs.Store(cs)
+		sv.certs.Store(cs)
 		protos := []string{"http/1.1"}
 		if spec.HTTP2 {
 			protos = []string{"h2", "http/1.1"}
 		}
-		l.tlsConf = &tls.Config{
+		sv.tlsConf = &tls.Config{
 			MinVersion:     spec.MinTLSVersion,
 			NextProtos:     protos,
-			GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return l.certs.Load().get(h), nil },
+			GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return sv.certs.Load().get(h), nil },
 		}
 	}
-	l.h1 = &http1.Server{
-		Handler:           l.handler,
+	sv.h1 = &http1.Server{
+		Handler:           sv.handler,
 		ReadHeaderTimeout: spec.ReadHeaderTimeout,
 		IdleTimeout:       spec.IdleTimeout,
 		WriteTimeout:      spec.WriteTimeout,
@@ -232,31 +241,32 @@ func startListener(spec ListenerSpec, snap *atomic.Pointer[Snapshot], m *telemet
 		},
 	}
 	if spec.HTTP2 || spec.H2C {
-		l.h2base = &http.Server{Handler: l.handler, MaxHeaderBytes: spec.MaxHeaderBytes, IdleTimeout: spec.IdleTimeout,
+		sv.h2base = &http.Server{Handler: sv.handler, MaxHeaderBytes: spec.MaxHeaderBytes, IdleTimeout: spec.IdleTimeout,
 			ReadHeaderTimeout: spec.ReadHeaderTimeout, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
-		l.h2 = &http2.Server{IdleTimeout: spec.IdleTimeout, MaxConcurrentStreams: 250}
-		if err := http2.ConfigureServer(l.h2base, l.h2); err != nil {
+		sv.h2 = &http2.Server{IdleTimeout: spec.IdleTimeout, MaxConcurrentStreams: 250}
+		if err := http2.ConfigureServer(sv.h2base, sv.h2); err != nil {
 			return nil, err
 		}
 	}
 	if spec.H2C {
-		l.h1.H2C = func(c net.Conn, upgrade *http.Request, settings []byte) {
-			l.serveH2(c, upgrade, settings)
+		sv.h1.H2C = func(c net.Conn, upgrade *http.Request, settings []byte) {
+			sv.serveH2(c, upgrade, settings)
 		}
 	}
-	ln, err := listenReusePort(spec.Address)
-	if err != nil {
-		return nil, err
-	}
-	l.ln = ln
-	go l.accept()
-	return l, nil
+	return sv, nil
 }
 
 // Addr is the bound address (useful with port 0).
 func (l *listenerRuntime) Addr() string { return l.ln.Addr().String() }
 
+// start serves sv and begins accepting.
+func (l *listenerRuntime) start(sv *serving) {
+	l.srv.Store(sv)
+	go l.accept()
+}
+
 func (l *listenerRuntime) accept() {
+	defer close(l.done)
 	var backoff time.Duration
 	for {
 		c, err := l.ln.Accept()
@@ -266,105 +276,126 @@ func (l *listenerRuntime) accept() {
 			}
 			// Out of file descriptors and the like: back off, don't spin.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.logger.Error("accept failed", "listener", l.spec.Name, "error", err, "retry_in", backoff)
+			l.logger.Error("accept failed", "error", err, "retry_in", backoff)
 			time.Sleep(backoff)
 			continue
 		}
 		backoff = 0
-		l.wg.Add(1)
-		go l.serveConn(c)
+		// The serving may be retired between Load and begin (a reload);
+		// the next Load then returns its successor.
+		for {
+			sv := l.srv.Load()
+			if sv.begin(c) {
+				go sv.serveConn(c)
+				break
+			}
+		}
 	}
 }
 
-func (l *listenerRuntime) serveConn(c net.Conn) {
-	defer l.wg.Done()
-	l.conns.Inc()
-	defer l.conns.Dec()
-	if l.tlsConf == nil {
-		l.h1.ServeConn(c, nil)
+// begin registers a connection unless the serving is retired.
+func (sv *serving) begin(c net.Conn) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.retired {
+		return false
+	}
+	sv.conns[c] = struct{}{}
+	sv.wg.Add(1)
+	return true
+}
+
+func (sv *serving) end(c net.Conn) {
+	sv.mu.Lock()
+	delete(sv.conns, c)
+	sv.mu.Unlock()
+	sv.wg.Done()
+}
+
+func (sv *serving) serveConn(c net.Conn) {
+	defer sv.end(c)
+	sv.gauge.Inc()
+	defer sv.gauge.Dec()
+	if sv.tlsConf == nil {
+		sv.h1.ServeConn(c, nil)
 		return
 	}
-	tc := tls.Server(c, l.tlsConf)
-	_ = tc.SetDeadline(time.Now().Add(l.spec.ReadHeaderTimeout))
+	tc := tls.Server(c, sv.tlsConf)
+	_ = tc.SetDeadline(time.Now().Add(sv.spec.ReadHeaderTimeout))
 	if err := tc.HandshakeContext(context.Background()); err != nil {
-		l.logger.Debug("TLS handshake failed", "listener", l.spec.Name, "remote", c.RemoteAddr().String(), "error", err)
+		sv.logger.Debug("TLS handshake failed", "remote", c.RemoteAddr().String(), "error", err)
 		c.Close()
 		return
 	}
 	_ = tc.SetDeadline(time.Time{})
 	state := tc.ConnectionState()
-	if state.NegotiatedProtocol == http2.NextProtoTLS && l.h2 != nil {
-		l.serveH2(tc, nil, nil)
+	if state.NegotiatedProtocol == http2.NextProtoTLS && sv.h2 != nil {
+		sv.serveH2(tc, nil, nil)
 		return
 	}
-	l.h1.ServeConn(tc, &state)
+	sv.h1.ServeConn(tc, &state)
 }
 
 // serveH2 serves an HTTP/2 connection (TLS h2, or h2c prior knowledge /
 // upgrade) until it ends.
-func (l *listenerRuntime) serveH2(c net.Conn, upgrade *http.Request, settings []byte) {
-	l.mu.Lock()
-	if l.closed.Load() {
-		l.mu.Unlock()
-		c.Close()
-		return
-	}
-	l.h2conns[c] = struct{}{}
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		delete(l.h2conns, c)
-		l.mu.Unlock()
-	}()
-	l.h2.ServeConn(c, &http2.ServeConnOpts{
-		Handler:        l.handler,
-		BaseConfig:     l.h2base,
+func (sv *serving) serveH2(c net.Conn, upgrade *http.Request, settings []byte) {
+	sv.h2.ServeConn(c, &http2.ServeConnOpts{
+		Handler:        sv.handler,
+		BaseConfig:     sv.h2base,
 		UpgradeRequest: upgrade,
 		Settings:       settings,
 	})
 }
 
-// shutdown stops accepting, lets in-flight requests finish until ctx ends
-// (HTTP/1: close after the current response; HTTP/2: GOAWAY), then closes
-// whatever is left.
-func (l *listenerRuntime) shutdown(ctx context.Context) {
-	l.closed.Store(true)
-	l.ln.Close()
+// shutdown retires the serving: its HTTP/1 connections close after their
+// current response (idle ones at once), HTTP/2 ones get GOAWAY; when ctx
+// ends, every connection it still has is closed, tunnels included.
+func (sv *serving) shutdown(ctx context.Context) {
+	sv.mu.Lock()
+	sv.retired = true
+	sv.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		var wg sync.WaitGroup
 		wg.Add(1)
-		go func() { defer wg.Done(); _ = l.h1.Shutdown(ctx) }()
-		if l.h2base != nil {
-			_ = l.h2base.Shutdown(ctx) // sends GOAWAY on every h2 connection
+		go func() { defer wg.Done(); _ = sv.h1.Shutdown(ctx) }()
+		if sv.h2base != nil {
+			_ = sv.h2base.Shutdown(ctx) // sends GOAWAY on every h2 connection
 		}
 		wg.Wait()
-		l.wg.Wait()
+		sv.wg.Wait()
 		close(done)
 	}()
 	select {
 	case <-done:
 	case <-ctx.Done():
-		l.h1.Close()
-		l.mu.Lock()
-		for c := range l.h2conns {
+		sv.h1.Close()
+		sv.mu.Lock()
+		for c := range sv.conns {
 			c.Close()
 		}
-		l.mu.Unlock()
+		sv.mu.Unlock()
 		<-done
 	}
 }
 
+// shutdown stops accepting, then retires the current serving.
+func (l *listenerRuntime) shutdown(ctx context.Context) {
+	l.closed.Store(true)
+	l.ln.Close()
+	<-l.done
+	l.srv.Load().shutdown(ctx)
+}
+
 // reloadCerts swaps the certificate store (new files on disk).
-func (l *listenerRuntime) reloadCerts(files []CertFiles) error {
-	if !l.spec.TLS {
+func (sv *serving) reloadCerts(files []CertFiles) error {
+	if !sv.spec.TLS {
 		return nil
 	}
 	cs, err := loadCertStore(files)
 	if err != nil {
 		return err
 	}
-	l.certs.Store(cs)
-	l.spec.Certificates = files
+	sv.certs.Store(cs)
 	return nil
 }

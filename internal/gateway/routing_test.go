@@ -8,6 +8,7 @@ import (
 )
 
 func TestRoutingMatch(t *testing.T) {
+	noLeaks(t)
 	g := newGW(t, `
 listeners:
   - name: main
@@ -155,6 +156,7 @@ routes:
 }
 
 func TestRoutingListenersScope(t *testing.T) {
+	noLeaks(t)
 	g := newGW(t, `
 listeners:
   - name: main
@@ -180,6 +182,7 @@ routes:
 }
 
 func TestRoutingRewrites(t *testing.T) {
+	noLeaks(t)
 	rec := &recorder{respond: func(w http.ResponseWriter, r *http.Request, s seen) {
 		w.Header().Set("X-Backend-Secret", "s3cr3t")
 		w.Header().Set("X-Resp-Set", "old")
@@ -302,6 +305,7 @@ routes:
 }
 
 func TestRoutingStaticAndEcho(t *testing.T) {
+	noLeaks(t)
 	g := newGW(t, `
 listeners:
   - name: main

@@ -57,7 +57,7 @@ type Server struct {
 	reloadMu  sync.Mutex // serialises loads; never held on the request path
 	snap      atomic.Pointer[Snapshot]
 	pools     upstream.Registry
-	listeners map[string]*listenerRuntime // by listener name
+	listeners map[string]*listenerRuntime // by listenerKey (address)
 	admin     *adminRuntime
 	access    atomic.Pointer[telemetry.AccessLog]
 	accessCfg config.AccessLog
@@ -129,14 +129,23 @@ func (s *Server) reload(trigger string) (err error) {
 		return config.Errors{src.Errorf("access_log.output", "%v", err)}
 	}
 
-	// Bind what is new or changed before anything is swapped, so that a
-	// bind failure leaves the old configuration fully in place.
-	started := make(map[string]*listenerRuntime)
+	// Bind new addresses and build changed servings before anything is
+	// swapped, so that a failure leaves the old configuration in place.
+	type change struct {
+		rt    *listenerRuntime
+		sv    *serving // nil: keep the current serving (certificates re-read)
+		fresh bool     // rt was bound by this reload
+	}
+	changes := make(map[string]*change, len(snap.Listeners))
+	var newAdmin *adminRuntime
 	abort := func() {
-		for _, l := range started {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			l.shutdown(ctx)
-			cancel()
+		for _, ch := range changes {
+			if ch.fresh {
+				ch.rt.ln.Close()
+			}
+		}
+		if newAdmin != nil {
+			newAdmin.close()
 		}
 		plan.Abort()
 		if accessChanged && newAccess != nil {
@@ -144,27 +153,32 @@ func (s *Server) reload(trigger string) (err error) {
 		}
 	}
 	for i, spec := range snap.Listeners {
-		if old, ok := s.listeners[spec.Name]; ok && old.spec.sameSocket(spec) {
-			continue
-		}
-		l, err := startListener(spec, &s.snap, s.metrics, s.logger.With("listener", spec.Name), s.onReject(spec.Name))
-		if err != nil {
-			abort()
-			return config.Errors{src.Errorf(fmt.Sprintf("listeners[%d].address", i), "cannot listen on %s: %v", spec.Address, err)}
-		}
-		l.h1.PoisonArena = s.opts.PoisonArena
-		started[spec.Name] = l
-	}
-	// Certificates of kept TLS listeners are re-read (rotation on disk).
-	for _, spec := range snap.Listeners {
-		if old, ok := s.listeners[spec.Name]; ok && started[spec.Name] == nil {
-			if err := old.reloadCerts(spec.Certificates); err != nil {
+		key := listenerKey(spec)
+		logger := s.logger.With("listener", spec.Name)
+		ch := &change{rt: s.listeners[key]}
+		if ch.rt == nil {
+			rt, err := bindListener(spec, logger)
+			if err != nil {
 				abort()
-				return config.Errors{src.Errorf("listeners", "listener %s: %v", spec.Name, err)}
+				return config.Errors{src.Errorf(fmt.Sprintf("listeners[%d].address", i), "cannot listen on %s: %v", spec.Address, err)}
 			}
+			ch.rt, ch.fresh = rt, true
 		}
+		if ch.fresh || !ch.rt.srv.Load().spec.sameServing(spec) {
+			sv, err := newServing(spec, &s.snap, s.metrics, logger, s.onReject(spec.Name))
+			if err != nil {
+				abort()
+				return config.Errors{src.Errorf(fmt.Sprintf("listeners[%d].tls", i), "%v", err)}
+			}
+			sv.h1.PoisonArena = s.opts.PoisonArena
+			ch.sv = sv
+		} else if err := ch.rt.srv.Load().reloadCerts(spec.Certificates); err != nil {
+			abort()
+			return config.Errors{src.Errorf(fmt.Sprintf("listeners[%d].tls.certificates", i), "%v", err)}
+		}
+		changes[key] = ch
 	}
-	newAdmin, err := s.prepareAdmin(cfg.Admin.Address)
+	newAdmin, err = s.prepareAdmin(cfg.Admin.Address)
 	if err != nil {
 		abort()
 		return config.Errors{src.Errorf("admin.address", "%v", err)}
@@ -181,33 +195,39 @@ func (s *Server) reload(trigger string) (err error) {
 	s.snap.Store(snap)
 	s.metrics.RetainRoutes(snap.routeNames())
 
-	// Retire listeners that were replaced or removed, in the background.
-	keep := make(map[string]bool)
-	for _, spec := range snap.Listeners {
-		keep[spec.Name] = true
-	}
+	// Put new servings in place; retire replaced ones and removed
+	// listeners in the background, each with the grace period.
 	grace := orDefault(cfg.Shutdown.GracePeriod.D(), 30*time.Second)
-	for name, old := range s.listeners {
-		if started[name] != nil || !keep[name] {
-			s.retire(old, grace)
-			delete(s.listeners, name)
+	for key, ch := range changes {
+		switch {
+		case ch.fresh:
+			ch.rt.start(ch.sv)
+			s.listeners[key] = ch.rt
+		case ch.sv != nil:
+			old := ch.rt.srv.Swap(ch.sv)
+			s.inBackground(grace, old.shutdown)
 		}
 	}
-	for name, l := range started {
-		s.listeners[name] = l
+	for key, rt := range s.listeners {
+		if changes[key] == nil {
+			delete(s.listeners, key)
+			s.inBackground(grace, rt.shutdown)
+		}
 	}
 	s.logger.Info("configuration loaded", "trigger", trigger, "version", s.version,
 		"routes", len(snap.routes), "upstreams", len(snap.Pools), "listeners", len(snap.Listeners))
 	return nil
 }
 
-func (s *Server) retire(l *listenerRuntime, grace time.Duration) {
+// inBackground runs a graceful shutdown with the grace period, tracked so
+// that Shutdown waits for it.
+func (s *Server) inBackground(grace time.Duration, shutdown func(context.Context)) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
-		l.shutdown(ctx)
+		shutdown(ctx)
 	}()
 }
 
@@ -270,8 +290,8 @@ func (s *Server) ListenerAddrs() map[string]string {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	out := make(map[string]string, len(s.listeners))
-	for n, l := range s.listeners {
-		out[n] = l.Addr()
+	for _, l := range s.listeners {
+		out[l.srv.Load().spec.Name] = l.Addr()
 	}
 	return out
 }
@@ -374,7 +394,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		go func(l *listenerRuntime) { defer wg.Done(); l.shutdown(ctx) }(l)
 	}
 	wg.Wait()
-	s.tunnels.CloseAll()
+	s.tunnels.CloseAll() // a safety net: servings close theirs at the deadline
 	s.bg.Wait()
 	if s.admin != nil {
 		s.admin.close()

@@ -41,6 +41,7 @@ func (s *gatedStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestStreamingFlushesImmediately(t *testing.T) {
+	noLeaks(t)
 	dir := t.TempDir()
 	a := makeCert(t, dir, "a", "a.test")
 	for _, kind := range []struct{ name, ct, first, last string }{

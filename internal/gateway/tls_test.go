@@ -47,6 +47,7 @@ func h1TLSClient(t testing.TB, cfg *tls.Config) *http.Client {
 }
 
 func TestTLSHTTP2AndHTTP1(t *testing.T) {
+	noLeaks(t)
 	rec := &recorder{respond: func(w http.ResponseWriter, r *http.Request, s seen) {
 		w.Header().Set("X-Backend-Proto", r.Proto)
 		if r.URL.Path == "/trailers" {
@@ -186,6 +187,7 @@ routes:
 }
 
 func TestTLSMinVersion13(t *testing.T) {
+	noLeaks(t)
 	dir := t.TempDir()
 	a := makeCert(t, dir, "a", "a.test")
 	g := newGW(t, fmt.Sprintf(`
@@ -210,6 +212,7 @@ routes:
 }
 
 func TestTLSHTTP2Disabled(t *testing.T) {
+	noLeaks(t)
 	dir := t.TempDir()
 	a := makeCert(t, dir, "a", "a.test")
 	g := newGW(t, fmt.Sprintf(`

@@ -23,6 +23,7 @@ func wsClient(t testing.TB) *http.Client {
 }
 
 func TestWebSocketEcho(t *testing.T) {
+	noLeaks(t)
 	closed := make(chan websocket.StatusCode, 1)
 	be := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/refuse" {
@@ -112,6 +113,7 @@ func TestWebSocketEcho(t *testing.T) {
 }
 
 func TestWebSocketManyConcurrent(t *testing.T) {
+	noLeaks(t)
 	be := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {

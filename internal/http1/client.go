@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -35,8 +36,8 @@ type Transport struct {
 
 	mu    sync.Mutex
 	pools map[string]*hostPool
-	// closed makes Put close connections instead of keeping them.
-	closed bool
+	// closed makes Release close connections instead of pooling them.
+	closed atomic.Bool
 }
 
 type hostPool struct {
@@ -61,7 +62,8 @@ type ClientConn struct {
 	idleSince int64 // unix nanos when returned to the pool
 	reused    bool
 	broken    bool
-	head      []byte // copy of the current response head; Response strings point here
+	aborted   atomic.Bool // set from another goroutine (client gone): never pool
+	head      []byte      // copy of the current response head; Response strings point here
 	deadline  time.Time
 	resp      Response
 	body      clientBody
@@ -571,7 +573,7 @@ func (cc *ClientConn) Trailers() http.Header { return cc.body.trailer }
 // response was read completely and both sides allow keep-alive; otherwise
 // it is closed.
 func (cc *ClientConn) Release() {
-	reuse := !cc.broken && !cc.resp.Close && cc.body.done && cc.br.buffered() == 0
+	reuse := !cc.broken && !cc.aborted.Load() && !cc.resp.Close && cc.body.done && cc.br.buffered() == 0
 	if !reuse {
 		cc.Close()
 		return
@@ -582,7 +584,9 @@ func (cc *ClientConn) Release() {
 	cc.bw.release()
 	cc.idleSince = time.Now().UnixNano()
 	p.mu.Lock()
-	if t.closed || len(p.idle) >= t.maxIdle() {
+	// closed is checked under p.mu: Close sets it before emptying each pool
+	// under the same lock, so no connection slips into an emptied pool.
+	if t.closed.Load() || len(p.idle) >= t.maxIdle() {
 		p.mu.Unlock()
 		cc.nc.Close()
 		return
@@ -598,6 +602,14 @@ func (cc *ClientConn) Close() {
 	cc.br.release()
 	cc.bw.buf = cc.bw.buf[:0]
 	cc.bw.release()
+}
+
+// Abort ends the exchange from another goroutine (the client went away):
+// the connection is closed, which makes any blocked read or write return,
+// whatever deadlines the exchange sets afterwards, and it is never pooled.
+func (cc *ClientConn) Abort() {
+	cc.aborted.Store(true)
+	cc.nc.Close()
 }
 
 // Detach removes the connection from pooling for protocol upgrades: the
@@ -629,9 +641,7 @@ func (t *Transport) CloseIdle() {
 
 // Close closes idle connections and stops pooling.
 func (t *Transport) Close() {
-	t.mu.Lock()
-	t.closed = true
-	t.mu.Unlock()
+	t.closed.Store(true)
 	t.CloseIdle()
 }
 

@@ -55,10 +55,12 @@ func (w *response) reset(c *conn, r *http.Request) {
 // Header implements http.ResponseWriter.
 func (w *response) Header() http.Header { return w.header }
 
-// OneValue returns a one-element header value slice for v without
-// allocating (from per-connection memory valid until the request ends).
+// OneValue returns a one-element header value slice holding a copy of v in
+// per-connection memory (valid until the request ends), without a heap
+// allocation in the steady state. The caller may reuse v's memory at once.
 func (w *response) OneValue(v string) []string {
 	c := w.c
+	v = c.own(v)
 	if len(c.vals) == cap(c.vals) {
 		return []string{v}
 	}
@@ -67,22 +69,34 @@ func (w *response) OneValue(v string) []string {
 	return c.vals[n-1 : n : n]
 }
 
-// CommitHead serialises the response head into the connection buffer now
-// (after WriteHeader), so that header strings borrowed from elsewhere (an
-// upstream connection about to be reused) are no longer needed.
+// Key returns header name k (canonical) as a string the response may keep
+// until the request ends: common names are interned, others copied into
+// per-connection memory.
+func (w *response) Key(k string) string {
+	if i, ok := commonHeaders[k]; ok {
+		return i
+	}
+	return w.c.own(k)
+}
+
+// CommitHead writes the response head into the connection buffer now, with
+// the framing known so far: without a Content-Length the response is
+// chunked. A proxy relaying a response of unknown length calls it so that
+// the response stays streamed and can end with the upstream's trailers,
+// instead of being buffered into a Content-Length when it turns out small.
 func (w *response) CommitHead() {
 	if w.wroteHeader && !w.committed && !w.hijacked {
 		w.commit(false)
 	}
 }
 
-// Status is the response status (200 if the handler wrote without one, 0
-// before anything was written). Used by access logs and metrics.
-func (w *response) Status() int { return w.status }
-
 // SetStatus records the status of a response that a hijacker wrote itself
 // (101 for a tunnelled upgrade), for logs and metrics.
 func (w *response) SetStatus(code int) { w.status = code }
+
+// Status is the response status (200 if the handler wrote without one, 0
+// before anything was written). Used by access logs and metrics.
+func (w *response) Status() int { return w.status }
 
 // BytesWritten is the number of body bytes the handler wrote.
 func (w *response) BytesWritten() int64 { return w.written }
@@ -421,6 +435,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	w.hijacked = true
 	c.hijacked = true
+	c.srv.untrack(c) // the hijacker owns it now; Shutdown must not wait for it
 	_ = c.nc.SetDeadline(time.Time{})
 	var rd io.Reader = c.nc
 	if n := c.br.buffered(); n > 0 {

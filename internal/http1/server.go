@@ -146,9 +146,12 @@ type conn struct {
 	body         body
 	resp         response
 	arena        []byte
+	respArena    []byte // response header strings copied from elsewhere (own)
 	vals         []string
 	state        atomic.Int32
 	reqStart     atomic.Int64 // unix nanos of the request in flight, 0 when none
+	created      time.Time    // for Shutdown's grace towards new connections
+	served       atomic.Bool  // at least one request was served
 	fd           int          // socket fd for the disconnect sweeper, -1 if unknown
 	hijacked     bool
 	wroteCont    bool
@@ -160,7 +163,7 @@ type conn struct {
 // connection is closed or hijacked. tlsState is the connection's TLS state,
 // nil for cleartext.
 func (s *Server) ServeConn(nc net.Conn, tlsState *tls.ConnectionState) {
-	c := &conn{srv: s, nc: nc, fd: -1}
+	c := &conn{srv: s, nc: nc, fd: -1, created: time.Now()}
 	c.br.rd = nc
 	c.bw.w = nc
 	if tlsState == nil {
@@ -193,9 +196,9 @@ func (s *Server) ServeConn(nc net.Conn, tlsState *tls.ConnectionState) {
 func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
+	// A connection handed over while the server shuts down was accepted
+	// before the listener stopped: it is served (one request, answered with
+	// Connection: close), not reset.
 	if s.conns == nil {
 		s.conns = make(map[*conn]struct{})
 	}
@@ -212,6 +215,9 @@ func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	if s.closing.Load() {
+		s.stopSweeper() // the last connection of a closed server stops it
+	}
 }
 
 func (c *conn) serve() {
@@ -240,7 +246,10 @@ func (c *conn) serve() {
 				wait = s.readHeaderTimeout()
 			}
 			_ = c.nc.SetReadDeadline(time.Now().Add(wait))
-			if !c.state.CompareAndSwap(stateActive, stateIdle) || s.closing.Load() {
+			// On shutdown, a connection that already served a request is
+			// done; a new one gets to deliver its first request (Shutdown
+			// closes it after newConnGrace if it stays silent).
+			if !c.state.CompareAndSwap(stateActive, stateIdle) || (s.closing.Load() && !first) {
 				return
 			}
 			err := c.br.waitFirst()
@@ -281,6 +290,7 @@ func (c *conn) serve() {
 			_ = c.nc.SetReadDeadline(time.Time{}) // bodies stream at the client's pace
 		}
 		c.resp.reset(c, &c.req)
+		c.respArena = c.respArena[:0]
 		c.wroteCont, c.wroteInterim = false, false
 		c.reqStart.Store(start.UnixNano())
 		c.callHandler()
@@ -289,22 +299,41 @@ func (c *conn) serve() {
 			return
 		}
 		c.resp.finish()
+		c.served.Store(true)
 		if err := c.flushWrite(); err != nil {
+			return
+		}
+		// Read what is left of the body (a handler may answer without
+		// reading it all), so the client can finish sending and read our
+		// response; if too much is left, close without resetting it.
+		if c.req.Body != http.NoBody && !c.body.drain(256<<10) {
+			c.lingeringClose()
 			return
 		}
 		if c.resp.closeAfter || info.close || c.ctx.Err() != nil {
 			return
 		}
-		if c.req.Body != http.NoBody && !c.body.drain(256<<10) {
-			return
-		}
 		if s.PoisonArena {
-			for i := range c.arena[:cap(c.arena)] {
-				c.arena[:cap(c.arena)][i] = 'X'
-			}
+			poison(c.arena[:cap(c.arena)])
+			poison(c.respArena[:cap(c.respArena)])
 		}
 		first = false
 	}
+}
+
+// own copies s into the connection's response arena and returns the copy.
+// The arena is reset when the next request starts; earlier copies keep
+// their memory alive if the arena has to grow.
+func (c *conn) own(s string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	if cap(c.respArena)-len(c.respArena) < len(s) {
+		c.respArena = make([]byte, 0, max(2*cap(c.respArena), len(s), 512))
+	}
+	start := len(c.respArena)
+	c.respArena = append(c.respArena, s...)
+	return b2s(c.respArena[start:])
 }
 
 // callHandler runs the handler; a panic that escapes it is answered with 500
@@ -392,11 +421,38 @@ func (c *conn) reject(e *parseError) {
 	c.bw.buf = append(b, body...)
 	_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_ = c.bw.Flush()
-	// Let the client read the answer before the close resets the socket.
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
-		_ = c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 64<<10))
+	c.lingeringClose()
+}
+
+// lingeringClose prepares closing a connection that may still have unread
+// input (a body we did not read, the rest of a bad request): closing a
+// socket with unread data makes the kernel send a reset, and a reset can
+// destroy the response before the client reads it. So: half-close, then
+// read and discard until the client closes too, 500 ms or 256 KiB at most
+// (nginx's lingering_close, net/http's closeWriteAndWait).
+func (c *conn) lingeringClose() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok {
+		return
+	}
+	if cw.CloseWrite() != nil {
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	c.br.release()
+	var buf [4096]byte
+	for total := 0; total < 256<<10; {
+		n, err := c.nc.Read(buf[:])
+		total += n
+		if err != nil {
+			return
+		}
+	}
+}
+
+func poison(b []byte) {
+	for i := range b {
+		b[i] = 'X'
 	}
 }
 
@@ -465,6 +521,10 @@ func (c *conn) upgradeH2C() {
 
 func (c *conn) untrackNow() { c.srv.untrack(c) }
 
+// newConnGrace is how long Shutdown lets a new connection deliver its first
+// request before closing it as idle.
+const newConnGrace = time.Second
+
 // Shutdown stops the server gracefully: idle connections close at once,
 // active ones after their current response. It returns when all are gone,
 // or with ctx's error after closing the remaining ones.
@@ -476,6 +536,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		n := len(s.conns)
 		for c := range s.conns {
+			// A connection that has not served a request yet may have its
+			// first one on the wire: clients retry a request that failed on
+			// a reused connection, not on a new one. Give it a moment to
+			// arrive (it is then answered with Connection: close).
+			if !c.served.Load() && time.Since(c.created) < newConnGrace {
+				continue
+			}
 			if c.state.CompareAndSwap(stateIdle, stateClosing) {
 				c.nc.Close()
 			}

@@ -632,3 +632,22 @@ func TestGoClientCompat(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The gateway relies on these optional capabilities of the writer (status
+// and size for logs and metrics without a wrapper; header memory for the
+// proxy; commit control; hijacking; deadlines).
+var _ interface {
+	http.ResponseWriter
+	http.Flusher
+	http.Hijacker
+	Status() int
+	BytesWritten() int64
+	SetStatus(int)
+	OneValue(string) []string
+	Key(string) string
+	CommitHead()
+	FlushError() error
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+	EnableFullDuplex() error
+} = (*response)(nil)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/floodgate/floodgate/internal/http1"
 	"github.com/floodgate/floodgate/internal/reqctx"
@@ -15,12 +17,19 @@ import (
 
 // serveH2 forwards over HTTP/2 (h2c or h2): the path for gRPC, whose
 // responses end in trailers (grpc-status) and may stream in both directions.
+//
+// x/net/http2's Transport keeps using the request after RoundTrip returns:
+// its goroutines read and close the body, and its HPACK encoder keeps header
+// strings in a table for the connection's lifetime. An HTTP/1.1 request's
+// strings and body belong to its client connection and are reused by the
+// next request, so everything handed over here is copied or guarded.
 func (h *Handler) serveH2(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target) {
-	ctx := r.Context()
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if h.cfg.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, st.Start.Add(h.cfg.Timeout))
-		defer cancel()
+		ctx, cancel = context.WithDeadline(r.Context(), st.Start.Add(h.cfg.Timeout))
+	} else {
+		ctx, cancel = context.WithCancel(r.Context())
 	}
 	scheme := "http"
 	if target.TLS {
@@ -31,27 +40,37 @@ func (h *Handler) serveH2(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 	if err != nil {
 		path = rawPath
 	}
-	u := &url.URL{Scheme: scheme, Host: target.Addr, Path: path, RawPath: rawPath, RawQuery: r.URL.RawQuery, ForceQuery: r.URL.ForceQuery}
+	host := h.cfg.Host
+	if host == "" {
+		host = strings.Clone(r.Host)
+	}
 	out := (&http.Request{
-		Method:        r.Method,
-		URL:           u,
+		Method:        strings.Clone(r.Method),
+		URL:           &url.URL{Scheme: scheme, Host: target.Addr, Path: path, RawPath: rawPath, RawQuery: strings.Clone(r.URL.RawQuery), ForceQuery: r.URL.ForceQuery},
 		Proto:         "HTTP/2.0",
 		ProtoMajor:    2,
 		Header:        h.outboundHeader(r, st),
-		Body:          r.Body,
 		ContentLength: r.ContentLength,
-		Host:          h.cfg.Host,
+		Host:          host,
 		Trailer:       r.Trailer,
 	}).WithContext(ctx)
-	if out.Host == "" {
-		out.Host = r.Host
+	var guard *guardedBody
+	if r.Body != nil && r.Body != http.NoBody {
+		out.Body = r.Body
+		if r.ProtoMajor == 1 {
+			guard = &guardedBody{body: r.Body}
+			out.Body = guard
+		}
 	}
-	if r.Body == http.NoBody {
-		out.Body = nil
-	}
+	defer func() {
+		cancel() // first stop the transport, then take the body back
+		if guard != nil {
+			guard.detach(w)
+		}
+	}()
 	resp, err := h.cfg.Pool.RoundTripH2(out)
 	if err != nil {
-		h.upstreamError(w, st, target, err, ctx)
+		h.upstreamError(w, r, st, target, err)
 		return
 	}
 	defer resp.Body.Close()
@@ -115,38 +134,49 @@ func (h *Handler) serveH2(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 	}
 }
 
-// outboundHeader prepares r.Header for an HTTP/2 upstream, in place: it
-// drops hop-by-hop headers (keeping "TE: trailers", which gRPC requires) and
-// adds the forwarding headers.
+// outboundHeader builds the header of an HTTP/2 upstream request: deep
+// copies of the client's headers minus hop-by-hop ones (keeping "TE:
+// trailers", which gRPC requires), plus the forwarding headers.
 func (h *Handler) outboundHeader(r *http.Request, st *reqctx.State) http.Header {
-	hdr := r.Header
-	teTrailers := http1.HeaderHasToken(hdr, "Te", "trailers")
-	removeHopByHop(hdr)
-	delete(hdr, "Expect")
-	if teTrailers {
-		hdr["Te"] = []string{"trailers"}
+	out := make(http.Header, len(r.Header)+6)
+	var connTokens []string
+	if len(r.Header["Connection"]) > 0 {
+		http1.ConnectionTokens(r.Header, func(k string) { connTokens = append(connTokens, k) })
 	}
-	ip := clientIP(r.RemoteAddr)
+	for k, vs := range r.Header {
+		if http1.IsHopByHop(k) || k == "Expect" || k == "X-Request-Id" || contains(connTokens, k) {
+			continue
+		}
+		cp := make([]string, len(vs))
+		for i, v := range vs {
+			cp[i] = strings.Clone(v)
+		}
+		out[strings.Clone(k)] = cp
+	}
+	if http1.HeaderHasToken(r.Header, "Te", "trailers") {
+		out["Te"] = []string{"trailers"}
+	}
+	ip := strings.Clone(clientIP(r.RemoteAddr))
 	proto := "http"
 	if r.TLS != nil {
 		proto = "https"
 	}
-	if prior := hdr["X-Forwarded-For"]; len(prior) > 0 {
-		hdr["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
+	if prior := out["X-Forwarded-For"]; len(prior) > 0 {
+		out["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
 	} else {
-		hdr["X-Forwarded-For"] = []string{ip}
+		out["X-Forwarded-For"] = []string{ip}
 	}
-	hdr["X-Forwarded-Proto"] = []string{proto}
+	out["X-Forwarded-Proto"] = []string{proto}
 	if r.Host != "" {
-		hdr["X-Forwarded-Host"] = []string{r.Host}
+		out["X-Forwarded-Host"] = []string{strings.Clone(r.Host)}
 	}
 	elem := string(appendForwardedElement(nil, ip, r.Host, proto))
-	if prior := hdr["Forwarded"]; len(prior) > 0 {
+	if prior := out["Forwarded"]; len(prior) > 0 {
 		elem = strings.Join(prior, ", ") + ", " + elem
 	}
-	hdr["Forwarded"] = []string{elem}
-	hdr["X-Request-Id"] = []string{strings.Clone(st.RequestID)}
-	return hdr
+	out["Forwarded"] = []string{elem}
+	out["X-Request-Id"] = []string{strings.Clone(st.RequestID)}
+	return out
 }
 
 // removeHopByHop deletes hop-by-hop headers and those listed in Connection.
@@ -154,8 +184,57 @@ func removeHopByHop(h http.Header) {
 	if len(h["Connection"]) > 0 {
 		http1.ConnectionTokens(h, func(k string) { delete(h, k) })
 	}
-	for _, k := range []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+	for _, k := range hopByHopHeaders {
 		delete(h, k)
 	}
+}
+
+var hopByHopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// guardedBody hands an HTTP/1.1 request body to the HTTP/2 transport's
+// goroutines and takes it back before the handler returns (detach): after
+// that no read or close reaches the connection's body, which by then belongs
+// to the connection's next request.
+type guardedBody struct {
+	mu     sync.Mutex
+	body   io.ReadCloser
+	closed atomic.Bool
+	sawEOF atomic.Bool
+}
+
+func (g *guardedBody) Read(p []byte) (int, error) {
+	if g.closed.Load() {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed.Load() {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	n, err := g.body.Read(p)
+	if err == io.EOF {
+		g.sawEOF.Store(true)
+	}
+	return n, err
+}
+
+// Close is called by the transport, from any goroutine; the real body is
+// left to its server.
+func (g *guardedBody) Close() error {
+	g.closed.Store(true)
+	return nil
+}
+
+// detach stops all further use of the body and waits for a read in
+// progress; one blocked on the client (body not fully sent) is unblocked
+// with a read deadline in the past, which makes the server close that
+// connection after the response, its stream position being unknown.
+func (g *guardedBody) detach(w http.ResponseWriter) {
+	g.closed.Store(true)
+	if !g.sawEOF.Load() {
+		_ = http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
+	}
+	g.mu.Lock()
+	g.mu.Unlock() //nolint:staticcheck // an empty critical section: waits for the reader
 }

@@ -63,12 +63,20 @@ func New(cfg Config) *Handler {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// zeroCopyWriter is implemented by internal/http1's response writer: header
-// values can borrow memory until CommitHead.
-type zeroCopyWriter interface {
+// headerMemory makes header names and values that outlive the upstream
+// connection they were parsed from (which another request may reuse as soon
+// as it is released). internal/http1's writer copies them into
+// per-connection memory without heap allocations; other writers (HTTP/2)
+// get heap copies.
+type headerMemory interface {
 	OneValue(v string) []string
-	CommitHead()
+	Key(k string) string
 }
+
+type heapCopies struct{}
+
+func (heapCopies) OneValue(v string) []string { return []string{strings.Clone(v)} }
+func (heapCopies) Key(k string) string        { return strings.Clone(k) }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +88,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pool := h.cfg.Pool
 	target := pool.Pick(r)
 	if target == nil {
-		h.fail(w, st, http.StatusServiceUnavailable, "no_target", "no upstream target available")
+		h.fail(w, r, st, http.StatusServiceUnavailable, "no_target", "no upstream target available")
 		return
 	}
 	st.Upstream, st.Target = pool.Name(), target.Addr
@@ -121,14 +129,16 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 	for attempt := 0; ; attempt++ {
 		cc, err := h.cfg.Pool.H1.Get(ctx, target.H1())
 		if err != nil {
-			h.upstreamError(w, st, target, err, ctx)
+			h.upstreamError(w, r, st, target, err)
 			return
 		}
 		if !deadline.IsZero() {
 			cc.SetExchangeDeadline(deadline)
 		}
-		// Client gone (or server shutting down): unblock the upstream I/O.
-		stop := context.AfterFunc(ctx, func() { _ = cc.NetConn().SetDeadline(aLongTimeAgo) })
+		// Client gone (or server shutting down): abort the upstream
+		// exchange. Closing is sticky, unlike a deadline that the exchange
+		// may set again later.
+		stop := context.AfterFunc(ctx, cc.Abort)
 		buf := cc.HeadBuf()
 		*buf = h.appendRequestHead(*buf, r, st, "")
 		if replayable {
@@ -150,10 +160,10 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 			}
 			var bre *http1.BodyReadError
 			if errors.As(err, &bre) {
-				h.clientBodyError(w, st, bre.Err)
+				h.clientBodyError(w, r, st, bre.Err)
 				return
 			}
-			h.upstreamError(w, st, target, err, ctx)
+			h.upstreamError(w, r, st, target, err)
 			return
 		}
 		h.relayH1(w, r, st, target, cc, resp, *bufp)
@@ -165,31 +175,30 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 // relayH1 sends an upstream HTTP/1 response (already read up to its head)
 // to the client, then releases the connection.
 func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target, cc *http1.ClientConn, resp *http1.Response, buf []byte) {
-	zc, zeroCopy := w.(zeroCopyWriter)
+	var mem headerMemory = heapCopies{}
+	if hm, ok := w.(headerMemory); ok {
+		mem = hm
+	}
 	// Interim responses (102, 103 Early Hints) are forwarded as they come.
 	for resp.Status < 200 {
 		if resp.Status == http.StatusSwitchingProtocols {
 			cc.Close()
-			h.fail(w, st, http.StatusBadGateway, "protocol", "upstream switched protocols without an upgrade request")
+			h.fail(w, r, st, http.StatusBadGateway, "protocol", "upstream switched protocols without an upgrade request")
 			return
 		}
 		hdr := w.Header()
-		copyResponseHeaders(hdr, resp.Headers, nil)
+		copyResponseHeaders(hdr, resp.Headers, mem)
 		w.WriteHeader(resp.Status)
 		clear(hdr)
 		var err error
 		if resp, err = cc.ReadResponse(r.Method); err != nil {
 			cc.Close()
-			h.upstreamError(w, st, target, err, r.Context())
+			h.upstreamError(w, r, st, target, err)
 			return
 		}
 	}
 	hdr := w.Header()
-	if zeroCopy {
-		copyResponseHeaders(hdr, resp.Headers, zc)
-	} else {
-		copyResponseHeaders(hdr, resp.Headers, cloneValues{})
-	}
+	copyResponseHeaders(hdr, resp.Headers, mem)
 	if !h.cfg.ResponseHeaders.Empty() {
 		h.cfg.ResponseHeaders.Apply(hdr)
 	}
@@ -199,8 +208,10 @@ func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		delete(hdr, "Content-Length")
 	}
 	w.WriteHeader(resp.Status)
-	if zeroCopy {
-		zc.CommitHead()
+	if resp.ContentLength < 0 && !resp.NoBody {
+		if c, ok := w.(interface{ CommitHead() }); ok {
+			c.CommitHead() // keep it chunked: streamed, and trailers may follow
+		}
 	}
 	flusher, _ := w.(http.Flusher)
 	var flush func() error
@@ -232,20 +243,9 @@ func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 	cc.Release()
 }
 
-// valueCopier lets copyResponseHeaders make header values that outlive the
-// upstream connection's buffer.
-type valueCopier interface{ OneValue(v string) []string }
-
-type cloneValues struct{}
-
-func (cloneValues) OneValue(v string) []string { return []string{strings.Clone(v)} }
-
 // copyResponseHeaders copies upstream response headers into hdr, minus
 // hop-by-hop headers and those the upstream's Connection header lists.
-func copyResponseHeaders(hdr http.Header, fields []http1.HeaderField, vc valueCopier) {
-	if vc == nil {
-		vc = cloneValues{}
-	}
+func copyResponseHeaders(hdr http.Header, fields []http1.HeaderField, mem headerMemory) {
 	var connTokens []string
 	for _, f := range fields {
 		if f.Name == "Connection" {
@@ -262,9 +262,9 @@ func copyResponseHeaders(hdr http.Header, fields []http1.HeaderField, vc valueCo
 			continue
 		}
 		if old, ok := hdr[f.Name]; ok {
-			hdr[f.Name] = append(old[:len(old):len(old)], vc.OneValue(f.Value)[0])
+			hdr[f.Name] = append(old[:len(old):len(old)], mem.OneValue(f.Value)[0])
 		} else {
-			hdr[f.Name] = vc.OneValue(f.Value)
+			hdr[mem.Key(f.Name)] = mem.OneValue(f.Value)
 		}
 	}
 }
@@ -480,7 +480,8 @@ func isStaleConnError(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-func (h *Handler) upstreamError(w http.ResponseWriter, st *reqctx.State, target *upstream.Target, err error, ctx context.Context) {
+func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target, err error) {
+	ctx := r.Context()
 	k := classify(err, ctx)
 	h.noteError(st, target, k.kind)
 	if k.status == 499 {
@@ -489,7 +490,43 @@ func (h *Handler) upstreamError(w http.ResponseWriter, st *reqctx.State, target 
 	h.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "upstream request failed",
 		slog.String("request_id", st.RequestID), slog.String("upstream", h.cfg.Pool.Name()),
 		slog.String("target", target.Addr), slog.String("kind", k.kind), slog.String("error", err.Error()))
-	httperr.Write(w, k.status, k.msg, st.RequestID)
+	h.writeError(w, r, k.status, k.msg, st.RequestID)
+}
+
+// writeError answers with the JSON error body, or, to a gRPC client, with
+// a trailers-only gRPC response whose status a gRPC library understands
+// (as Envoy does): HTTP 200, grpc-status and grpc-message.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, status int, msg, reqID string) {
+	if isGRPC(r) {
+		hdr := w.Header()
+		hdr["Content-Type"] = []string{"application/grpc"}
+		hdr["Grpc-Status"] = []string{grpcCode(status)}
+		hdr["Grpc-Message"] = []string{msg}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	httperr.Write(w, status, msg, reqID)
+}
+
+func isGRPC(r *http.Request) bool {
+	ct := r.Header["Content-Type"]
+	return len(ct) == 1 && strings.HasPrefix(ct[0], "application/grpc")
+}
+
+// grpcCode maps a gateway error status to a gRPC status code (the mapping
+// gRPC documents for HTTP-to-gRPC status translation).
+func grpcCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "13" // INTERNAL
+	case http.StatusRequestEntityTooLarge:
+		return "8" // RESOURCE_EXHAUSTED
+	case http.StatusGatewayTimeout:
+		return "4" // DEADLINE_EXCEEDED
+	case http.StatusNotImplemented:
+		return "12" // UNIMPLEMENTED
+	}
+	return "14" // UNAVAILABLE: 502, 503
 }
 
 func (h *Handler) noteError(st *reqctx.State, target *upstream.Target, kind string) {
@@ -502,19 +539,19 @@ func (h *Handler) noteError(st *reqctx.State, target *upstream.Target, kind stri
 	}
 }
 
-func (h *Handler) fail(w http.ResponseWriter, st *reqctx.State, status int, kind, msg string) {
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, st *reqctx.State, status int, kind, msg string) {
 	h.noteError(st, nil, kind)
-	httperr.Write(w, status, msg, st.RequestID)
+	h.writeError(w, r, status, msg, st.RequestID)
 }
 
 // clientBodyError answers a failure reading the client's body: 413 for a
 // body over the route's limit, 400 otherwise.
-func (h *Handler) clientBodyError(w http.ResponseWriter, st *reqctx.State, err error) {
+func (h *Handler) clientBodyError(w http.ResponseWriter, r *http.Request, st *reqctx.State, err error) {
 	st.ErrKind = "client_body"
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) || errors.Is(err, http1.ErrBodyTooLarge) {
-		httperr.Write(w, http.StatusRequestEntityTooLarge, "request body too large", st.RequestID)
+		h.writeError(w, r, http.StatusRequestEntityTooLarge, "request body too large", st.RequestID)
 		return
 	}
-	httperr.Write(w, http.StatusBadRequest, "could not read request body", st.RequestID)
+	h.writeError(w, r, http.StatusBadRequest, "could not read request body", st.RequestID)
 }

@@ -67,18 +67,18 @@ func (t *Tunnels) CloseAll() {
 // until either side closes.
 func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target, proto string) {
 	if h.cfg.Pool.Protocol() != upstream.HTTP1 {
-		h.fail(w, st, http.StatusBadGateway, "protocol", "upgrade requests need an http1 upstream")
+		h.fail(w, r, st, http.StatusBadGateway, "protocol", "upgrade requests need an http1 upstream")
 		return
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		h.fail(w, st, http.StatusNotImplemented, "protocol", "upgrade is not possible on this connection")
+		h.fail(w, r, st, http.StatusNotImplemented, "protocol", "upgrade is not possible on this connection")
 		return
 	}
 	ctx := r.Context()
 	cc, err := h.cfg.Pool.H1.Get(ctx, target.H1())
 	if err != nil {
-		h.upstreamError(w, st, target, err, ctx)
+		h.upstreamError(w, r, st, target, err)
 		return
 	}
 	buf := cc.HeadBuf()
@@ -96,7 +96,7 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, st *reqct
 	}
 	if err != nil {
 		cc.Close()
-		h.upstreamError(w, st, target, err, ctx)
+		h.upstreamError(w, r, st, target, err)
 		return
 	}
 	if resp.Status != http.StatusSwitchingProtocols {
@@ -114,13 +114,13 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, st *reqct
 	}
 	if !http1.HeaderHasToken(http.Header{"X": {upProto}}, "X", proto) {
 		cc.Close()
-		h.fail(w, st, http.StatusBadGateway, "protocol", "upstream switched to a protocol the client did not ask for")
+		h.fail(w, r, st, http.StatusBadGateway, "protocol", "upstream switched to a protocol the client did not ask for")
 		return
 	}
 	// Build the 101 head for the client before hijacking (the upstream's
 	// headers minus hop-by-hop ones, plus the handshake pair).
 	hdr := w.Header()
-	copyResponseHeaders(hdr, resp.Headers, nil)
+	copyResponseHeaders(hdr, resp.Headers, heapCopies{})
 	if !h.cfg.ResponseHeaders.Empty() {
 		h.cfg.ResponseHeaders.Apply(hdr)
 	}
