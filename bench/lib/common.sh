@@ -4,7 +4,8 @@
 # Process hygiene: every daemon is started by start_bg, which records its PID;
 # on exit (normal, error, Ctrl-C, SIGTERM) the EXIT trap stops each of them by
 # PID (SIGTERM, then SIGKILL after 5 s, including any children they forked)
-# and removes the temp dir. Nothing is ever killed by name.
+# and removes the temp dir, silently, so that RESULT stays the last line.
+# Nothing is ever killed by name.
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
@@ -30,9 +31,15 @@ calc() { awk -v fmt="${2:-%.2f}" "BEGIN { printf fmt, ($1) }"; }
 setup_tmp() {
 	TMP=$(mktemp -d "${TMPDIR:-/tmp}/floodgate-bench.XXXXXX")
 	trap cleanup EXIT
+	set -E
+	trap 'printf "ERROR: %s:%s: command failed (status %s): %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$?" "$BASH_COMMAND" >&2' ERR
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	trap 'exit 129' HUP
+	if [[ ${KEEP_TMP:-0} == 1 ]]; then
+		log "   KEEP_TMP=1: configs and logs stay in $TMP"
+	fi
+	return 0
 }
 
 cleanup() {
@@ -43,11 +50,7 @@ cleanup() {
 		stop_pid "${BG_PIDS[i]}"
 	done
 	if [[ -n $TMP && -d $TMP ]]; then
-		if [[ ${KEEP_TMP:-0} == 1 ]]; then
-			printf 'kept %s\n' "$TMP" >&2
-		else
-			rm -rf "$TMP"
-		fi
+		[[ ${KEEP_TMP:-0} == 1 ]] || rm -rf "$TMP"
 	fi
 	exit "$rc"
 }

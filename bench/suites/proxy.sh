@@ -5,12 +5,13 @@
 # Knobs (environment): DUR (10s), RUNS (2), CONNS (64), QUICK=1 (2s, 1 run,
 # 1000 idle connections), HOLD_CONNS (10000), WARMUP (1s), LAT_DUR (= DUR),
 # LAT_RUNS (= RUNS), RATE (latency arrival rate; default half of Floodgate's
-# max RPS), PROXIES ("nginx haproxy caddy floodgate"), FOREIGN_MAX (10, %),
-# RETRIES (1: repeat a run once when foreign CPU exceeds FOREIGN_MAX),
-# RETRY_BUDGET (4 repeats in all), QUIET_WAIT (10: seconds to wait before a
-# run while the machine is busy with other work), QUIET_BUDGET (60 s in all),
-# PROXY_CPU (0), LOAD_CPU (1), FLOODGATE_BIN (use this binary instead of
-# building ./cmd/floodgate), KEEP_TMP=1 (keep configs and logs).
+# max RPS), LAT_ALL=1 (also measure proxies saturated at RATE), PROXIES
+# ("nginx haproxy caddy floodgate"), FOREIGN_MAX (10, %), RETRIES (1: repeat
+# a run once when foreign CPU exceeds FOREIGN_MAX), RETRY_BUDGET (4 repeats
+# in all), QUIET_WAIT (10: seconds to wait before a run while the machine is
+# busy with other work), QUIET_BUDGET (60 s in all), PROXY_CPU (0), LOAD_CPU
+# (1), FLOODGATE_BIN (use this binary instead of building ./cmd/floodgate),
+# KEEP_TMP=1 (keep configs and logs).
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
@@ -70,9 +71,9 @@ note() {
 
 # ---------------------------------------------------------------- preparation
 
-setup_tmp
 log "== Floodgate proxy benchmark ($(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(uname -r), $NCPU CPUs)"
 log "   DUR=$DUR RUNS=$RUNS CONNS=$CONNS HOLD_CONNS=$HOLD_CONNS LAT_DUR=$LAT_DUR LAT_RUNS=$LAT_RUNS QUICK=$QUICK; proxy on CPU $PROXY_CPU, backend + load generator on CPU $LOAD_CPU"
+setup_tmp
 
 command -v taskset >/dev/null || die "taskset (util-linux) is required"
 command -v go >/dev/null || die "go is required to build floodgate, bench/backend and bench/loadgen"
@@ -83,6 +84,18 @@ for p in $PROXIES; do
 		NA[$p]="not installed"
 	fi
 done
+
+version_of() { { "$@" 2>&1 || true; } | head -n 1; }
+versions="wrk $(version_of wrk -v | awk '{ print $2 }')"
+for p in nginx haproxy caddy; do
+	command -v "$p" >/dev/null || continue
+	case $p in
+	nginx) versions+=", nginx $(version_of nginx -v | sed 's|.*nginx/||')" ;;
+	haproxy) versions+=", HAProxy $(version_of haproxy -v | awk '{ print $3 }')" ;;
+	caddy) versions+=", Caddy $(version_of caddy version | awk '{ print $1 }')" ;;
+	esac
+done
+log "   $versions"
 
 raise_nofile $((2 * HOLD_CONNS + 4096))
 NOFILE=$(ulimit -n)
@@ -117,8 +130,8 @@ kernel_net_pids
 
 # wait_ready NAME: until the case answers 200 with the backend's body (10 s).
 wait_ready() {
-	local c=$1 i
-	for ((i = 0; i < 100; i++)); do
+	local c=$1 end=$((SECONDS + 11)) # at least 10 s
+	while ((SECONDS < end)); do
 		if ! alive "${PID[$c]}"; then
 			return 1
 		fi
@@ -375,10 +388,24 @@ retry_noisy() {
 	return 0
 }
 
+# check_alive CASE: false (and the case marked n/a) if its process is gone.
+check_alive() {
+	local c=$1
+	[[ -z ${NA[$c]:-} ]] || return 1
+	if ! alive "${PID[$c]}"; then
+		[[ $c == direct ]] && die "the backend exited: $(tail -n 5 "$TMP/backend.log")"
+		NA[$c]="exited during the benchmark"
+		note "$c exited during the benchmark: $(tail -n 3 "${LOGF[$c]}" 2>/dev/null | tr '\n' ' ')"
+		return 1
+	fi
+	return 0
+}
+
 # measure_tput CASE RUN: wrk at CONNS connections; requests per CPU-second of
 # the proxy (of the backend for "direct").
 measure_tput() {
 	local c=$1 run=$2 url="http://127.0.0.1:${PORT[$c]}/" attempt out best_for="" reqs errs rps ticks cpu rpc util
+	check_alive "$c" || return 0
 	for ((attempt = 0; attempt <= RETRIES; attempt++)); do
 		wait_quiet
 		taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$WARMUP" "$url" >/dev/null 2>&1 || true
@@ -388,6 +415,7 @@ measure_tput() {
 			return 0
 		fi
 		sample_end "$c"
+		check_alive "$c" || return 0
 		[[ $out =~ ([0-9]+)\ requests\ in ]] || {
 			note "$c run $run: cannot parse wrk output"
 			return 0
@@ -420,8 +448,9 @@ measure_tput() {
 
 # measure_lat CASE RUN: constant-rate, coordinated-omission-safe latency.
 measure_lat() {
-	local c=$1 run=$2 attempt out best_for="" reqs errs ticks rpc k v
+	local c=$1 run=$2 attempt out best_for="" reqs errs ticks rpc k v load
 	local -A kv
+	check_alive "$c" || return 0
 	for ((attempt = 0; attempt <= RETRIES; attempt++)); do
 		wait_quiet
 		sample_begin "$c"
@@ -431,6 +460,7 @@ measure_lat() {
 			return 0
 		fi
 		sample_end "$c"
+		check_alive "$c" || return 0
 		kv=()
 		for k in $out; do
 			kv[${k%%=*}]=${k#*=}
@@ -440,8 +470,10 @@ measure_lat() {
 		if [[ $c == direct ]]; then ticks=$S_BACKEND_TICKS; else ticks=$S_PROXY_TICKS; fi
 		((ticks > 0)) || ticks=1
 		rpc=$(calc "$reqs*$HZ/$ticks" %.0f)
-		log "$(printf '   run %d/%d %-9s p50 %7s  p99 %7s  p99.9 %7s  max %8s us   %7s req/CPU-s  sender late p99 %6s us  foreign %4s%%%s' \
-			"$run" "$LAT_RUNS" "$c" "${kv[p50_us]}" "${kv[p99_us]}" "${kv[p999_us]}" "${kv[max_us]}" "$rpc" "${kv[late_p99_us]}" "$S_FOREIGN_PCT" \
+		load=$(calc "100*($S_BACKEND+$S_CLIENT)/$S_WALL" %.0f)
+		if [[ $c == direct ]] && ((load > LAT_LOAD_MAX)); then LAT_LOAD_MAX=$load; fi
+		log "$(printf '   run %d/%d %-9s p50 %7s  p99 %7s  p99.9 %7s  max %8s us  %7s req/CPU-s  CPU %s busy %3s%%  sender late p99 %6s us  foreign %4s%%%s' \
+			"$run" "$LAT_RUNS" "$c" "${kv[p50_us]}" "${kv[p99_us]}" "${kv[p999_us]}" "${kv[max_us]}" "$rpc" "$LOAD_CPU" "$load" "${kv[late_p99_us]}" "$S_FOREIGN_PCT" \
 			"$( ((errs)) && echo "  ERRORS: $errs")")"
 		if [[ -z $best_for ]] || (($(calc "$S_FOREIGN_PCT < $best_for" %d))); then
 			best_for=$S_FOREIGN_PCT
@@ -459,6 +491,7 @@ measure_lat() {
 # measure_hold CASE: RSS with HOLD_CONNS idle keep-alive client connections.
 measure_hold() {
 	local c=$1 hpid i line="" max=0
+	check_alive "$c" || return 0
 	start_bg "hold-$c" "$TMP/hold-$c.log" env GOMAXPROCS=1 taskset -c "$LOAD_CPU" "$LOADGEN" hold \
 		-addr "127.0.0.1:${PORT[$c]}" -n "$HOLD_CONNS"
 	hpid=$BG_PID
@@ -558,11 +591,29 @@ fi
 ((RATE >= 1)) || RATE=1
 
 log "-- latency: constant arrival rate $RATE req/s ($rate_why), $CONNS keep-alive connections, $LAT_DUR after a $WARMUP warm-up, $LAT_RUNS run(s) interleaved"
+# A proxy pinned to one core serves at most its req/CPU-s per second (its
+# wrk RPS may be lower: CPU 1 limits it). One whose capacity is not
+# comfortably above the rate would only measure its own queue: skip it
+# (LAT_ALL=1 measures it anyway).
+LAT_CASES=()
+declare -A LAT_SKIP=()
+for c in "${ACTIVE[@]}"; do
+	if [[ ${LAT_ALL:-0} != 1 && $c != direct && ${M_RPC[$c]} != n/a ]] && (($(calc "$RATE > 0.8 * ${M_RPC[$c]}" %d))); then
+		LAT_SKIP[$c]=1
+		note "$c: latency not measured: the rate, $RATE req/s, is above 80% of its one-core capacity (${M_RPC[$c]} req/CPU-s), it would only measure its queue (LAT_ALL=1 to force)"
+		continue
+	fi
+	LAT_CASES+=("$c")
+done
+LAT_LOAD_MAX=0
 for ((run = 1; run <= LAT_RUNS; run++)); do
-	for c in "${ACTIVE[@]}"; do
+	for c in "${LAT_CASES[@]}"; do
 		measure_lat "$c" "$run"
 	done
 done
+if ((LAT_LOAD_MAX > 70)); then
+	note "CPU $LOAD_CPU (backend + load generator) was up to ${LAT_LOAD_MAX}% busy at $RATE req/s in the direct case: the latency figures include queueing on that core, and any other work on it inflates them (RATE=... sets a lower rate)"
+fi
 
 log "-- memory: VmRSS with $HOLD_CONNS idle keep-alive client connections (each made one request)"
 for c in floodgate nginx; do
@@ -602,13 +653,18 @@ for c in "${CASES[@]}"; do
 	done
 	cpu=${M_CPU[$c]}
 	[[ $c == direct ]] && cpu="${cpu}b"
+	p50=$(med L_P50 "$c" "$LAT_RUNS") p99=$(med L_P99 "$c" "$LAT_RUNS") p999=$(med L_P999 "$c" "$LAT_RUNS")
+	lrpc=$(fmt_or_na "$(med L_RPC "$c" "$LAT_RUNS")" %.0f)
+	if [[ -n ${LAT_SKIP[$c]:-} ]]; then p50=sat p99=sat p999=sat lrpc=sat; fi
 	printf -v row '%-10s %9s %7s %10s %6s %9s %9s %9s %10s %15s' "$c" "$(fmt_or_na "${M_RPS[$c]}" %.0f)" "$cpu" \
-		"$(fmt_or_na "${M_RPC[$c]}" %.0f)" "$ratio" "$(med L_P50 "$c" "$LAT_RUNS")" "$(med L_P99 "$c" "$LAT_RUNS")" \
-		"$(med L_P999 "$c" "$LAT_RUNS")" "$(fmt_or_na "$(med L_RPC "$c" "$LAT_RUNS")" %.0f)" "$ft/$fl$flag"
+		"$(fmt_or_na "${M_RPC[$c]}" %.0f)" "$ratio" "$p50" "$p99" "$p999" "$lrpc" "$ft/$fl$flag"
 	log "$row"
 done
 log "   direct: the backend alone; its CPU-s and req/CPU-s (marked b) are the backend's own."
 log "   foreign %: worst run, throughput/latency phase; '!' = above $FOREIGN_MAX % (noisy machine: treat those figures with care)."
+if ((${#LAT_SKIP[@]})); then
+	log "   sat: latency not measured, the arrival rate is above 80% of that proxy's one-core capacity (its req/CPU-s)."
+fi
 log ""
 log "   memory (VmRSS, MiB; nginx = master + worker):"
 for c in "${CASES[@]}"; do
@@ -627,7 +683,7 @@ fi
 
 ratio_vs() {
 	local peer=$1
-	if [[ -n ${M_RPC[floodgate]:-} && ${M_RPC[floodgate]} != n/a && -n ${M_RPC[$peer]:-} && ${M_RPC[$peer]} != n/a ]]; then
+	if [[ -z ${NA[floodgate]:-} && -z ${NA[$peer]:-} && -n ${M_RPC[floodgate]:-} && ${M_RPC[floodgate]} != n/a && -n ${M_RPC[$peer]:-} && ${M_RPC[$peer]} != n/a ]]; then
 		calc "${M_RPC[floodgate]}/${M_RPC[$peer]}" %.2f
 	else
 		echo n/a

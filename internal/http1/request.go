@@ -68,12 +68,13 @@ func (c *conn) parseRequest(head []byte) (reqInfo, *parseError) {
 	// Everything the request exposes points into the arena copy of the head,
 	// so the read buffer is free for the body. Reserve room for the decoded
 	// path too, so the arena never moves while strings point into it.
+	m := c.memory()
 	need := 2*len(head) + 16
-	if cap(c.arena) < need {
-		c.arena = make([]byte, 0, need+need/2)
+	if cap(m.arena) < need {
+		m.arena = make([]byte, 0, need+need/2)
 	}
-	c.arena = append(c.arena[:0], head...)
-	h := c.arena[:len(head)-2] // keep the CRLF of the last header line
+	m.arena = append(m.arena[:0], head...)
+	h := m.arena[:len(head)-2] // keep the CRLF of the last header line
 
 	// Request line.
 	eol := bytes.IndexByte(h, '\r')
@@ -173,13 +174,13 @@ func (c *conn) parseRequest(head []byte) (reqInfo, *parseError) {
 	}
 	r.URL.RawQuery = b2s(query)
 	if bytes.IndexByte(path, '%') >= 0 {
-		start := len(c.arena)
-		dec, ok := unescapePath(c.arena, path)
+		start := len(m.arena)
+		dec, ok := unescapePath(m.arena, path)
 		if !ok {
 			return info, errBadPercentEncoding
 		}
-		c.arena = dec
-		decoded := c.arena[start:]
+		m.arena = dec
+		decoded := m.arena[start:]
 		if bytes.IndexByte(decoded, 0) >= 0 {
 			return info, errNULInPath
 		}
@@ -190,7 +191,7 @@ func (c *conn) parseRequest(head []byte) (reqInfo, *parseError) {
 
 	// Header fields.
 	hdr := r.Header
-	c.vals = c.vals[:0]
+	m.vals = m.vals[:0]
 	nHost, nCL, nTE, count := 0, 0, 0, 0
 	var hostV []byte
 	info.contentLength = 0
@@ -269,9 +270,9 @@ func (c *conn) parseRequest(head []byte) (reqInfo, *parseError) {
 		if old, ok := hdr[key]; ok {
 			hdr[key] = append(old[:len(old):len(old)], v)
 		} else {
-			c.vals = append(c.vals, v)
-			n := len(c.vals)
-			hdr[key] = c.vals[n-1 : n : n]
+			m.vals = append(m.vals, v)
+			n := len(m.vals)
+			hdr[key] = m.vals[n-1 : n : n]
 		}
 	}
 	if nCL > 1 {

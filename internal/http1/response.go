@@ -61,12 +61,13 @@ func (w *response) Header() http.Header { return w.header }
 func (w *response) OneValue(v string) []string {
 	c := w.c
 	v = c.own(v)
-	if len(c.vals) == cap(c.vals) {
+	m := c.memory()
+	if len(m.vals) == cap(m.vals) {
 		return []string{v}
 	}
-	c.vals = append(c.vals, v)
-	n := len(c.vals)
-	return c.vals[n-1 : n : n]
+	m.vals = append(m.vals, v)
+	n := len(m.vals)
+	return m.vals[n-1 : n : n]
 }
 
 // Key returns header name k (canonical) as a string the response may keep

@@ -24,12 +24,15 @@ package http1
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +54,12 @@ type Server struct {
 	// (upgrade is the request with its body fully buffered). When nil, h2c
 	// is refused: the preface gets 400 and Upgrade: h2c is ignored.
 	H2C func(conn net.Conn, upgrade *http.Request, settings []byte)
+
+	// ParkAfter: a keep-alive connection quiet for this long gives up its
+	// goroutine and waits in the server's epoll set until the client sends
+	// again (plain TCP only), so that idle connections cost a few KiB of
+	// heap and no goroutine stack. Default 250ms; negative disables it.
+	ParkAfter time.Duration
 
 	// ConnContext returns the base context of a connection's requests; it
 	// may add per-connection values. Default: context.Background.
@@ -76,8 +85,8 @@ type Server struct {
 	sweeping bool
 	stopped  chan struct{}
 
-	dateMu  sync.Mutex
 	dateVal atomic.Pointer[dateCache]
+	parker  parker
 }
 
 type dateCache struct {
@@ -117,6 +126,16 @@ func (s *Server) idleTimeout() time.Duration {
 	return 120 * time.Second
 }
 
+func (s *Server) parkAfter() time.Duration {
+	switch {
+	case s.ParkAfter < 0:
+		return 0
+	case s.ParkAfter == 0:
+		return 250 * time.Millisecond
+	}
+	return s.ParkAfter
+}
+
 func (s *Server) logger() *slog.Logger {
 	if s.Logger != nil {
 		return s.Logger
@@ -145,13 +164,14 @@ type conn struct {
 	hdr          http.Header
 	body         body
 	resp         response
-	arena        []byte
-	respArena    []byte // response header strings copied from elsewhere (own)
-	vals         []string
+	mem          *reqMem // request memory, held only while a request is served
 	state        atomic.Int32
 	reqStart     atomic.Int64 // unix nanos of the request in flight, 0 when none
 	created      time.Time    // for Shutdown's grace towards new connections
 	served       atomic.Bool  // at least one request was served
+	idleUntil    time.Time    // end of the current idle period
+	noPark       bool         // parking failed once: stay in the goroutine
+	parkID       uint64       // token while parked
 	fd           int          // socket fd for the disconnect sweeper, -1 if unknown
 	hijacked     bool
 	wroteCont    bool
@@ -175,8 +195,7 @@ func (s *Server) ServeConn(nc net.Conn, tlsState *tls.ConnectionState) {
 		ctx = s.ConnContext(ctx, nc)
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
-	c.hdr = make(http.Header, 16)
-	c.vals = make([]string, 0, 64)
+	c.hdr = make(http.Header, 8)
 	c.resp.header = make(http.Header, 8)
 	c.tmpl = http.Request{
 		URL:        &c.url,
@@ -190,7 +209,7 @@ func (s *Server) ServeConn(nc net.Conn, tlsState *tls.ConnectionState) {
 		c.cancel()
 		return
 	}
-	c.serve()
+	c.run(false)
 }
 
 func (s *Server) track(c *conn) bool {
@@ -220,42 +239,59 @@ func (s *Server) untrack(c *conn) {
 	}
 }
 
-func (c *conn) serve() {
+// run serves the connection; when it has been quiet for ParkAfter it is
+// parked (handed to the server's poller, no goroutine) and run returns.
+// Registering with the poller is the last thing this goroutine does with c:
+// from then on the poller may start another run at any moment.
+func (c *conn) run(resumed bool) {
+	for {
+		if !c.serve(resumed) {
+			return
+		}
+		if c.srv.park(c) {
+			return
+		}
+		c.noPark = true // no poller: wait in this goroutine after all
+		resumed = true
+	}
+}
+
+// serve runs the request loop; it returns true (with nothing released) when
+// the connection should be parked, false when it has been closed or
+// hijacked.
+func (c *conn) serve(resumed bool) (park bool) {
 	s := c.srv
 	defer func() {
 		if p := recover(); p != nil && p != http.ErrAbortHandler {
 			s.logger().Error("http1: panic serving connection", "remote", c.tmpl.RemoteAddr,
 				"panic", p, "stack", string(debug.Stack()))
+			park = false
+		}
+		if park {
+			return
 		}
 		c.cancel()
 		s.untrack(c)
+		c.endRequest()
 		if !c.hijacked {
 			c.nc.Close()
 			c.br.buf = nil // the pool must not get a buffer a hijacker may still read
 			c.bw.release()
 		}
 	}()
-	first := true
+	first := !c.served.Load()
 	for {
 		// Wait for the next request without holding buffers.
 		if c.br.buffered() == 0 {
 			c.bw.release()
 			c.br.release()
-			wait := s.idleTimeout()
-			if first {
-				wait = s.readHeaderTimeout()
+			switch c.awaitRequest(first, resumed) {
+			case awaitPark:
+				return true
+			case awaitClose:
+				return false
 			}
-			_ = c.nc.SetReadDeadline(time.Now().Add(wait))
-			// On shutdown, a connection that already served a request is
-			// done; a new one gets to deliver its first request (Shutdown
-			// closes it after newConnGrace if it stays silent).
-			if !c.state.CompareAndSwap(stateActive, stateIdle) || (s.closing.Load() && !first) {
-				return
-			}
-			err := c.br.waitFirst()
-			if !c.state.CompareAndSwap(stateIdle, stateActive) || err != nil {
-				return
-			}
+			resumed = false
 		}
 		head, err := c.br.readHead(s.maxHeaderBytes(), func() {
 			if !first {
@@ -269,7 +305,7 @@ func (c *conn) serve() {
 			case err == errBareLF:
 				c.reject(errBareLineEnding)
 			}
-			return // timeouts and EOF: close quietly, as net/http does
+			return false // timeouts and EOF: close quietly, as net/http does
 		}
 		start := time.Now()
 		info, perr := c.parseRequest(head)
@@ -277,63 +313,151 @@ func (c *conn) serve() {
 		if perr != nil {
 			if info.h2Preface && s.H2C != nil && first {
 				c.handoffH2C(head)
-				return
+				return false
 			}
 			c.reject(perr)
-			return
+			return false
 		}
 		if info.h2cUpgrade && s.H2C != nil {
 			c.upgradeH2C()
-			return
+			return false
 		}
 		if c.req.Body != http.NoBody {
 			_ = c.nc.SetReadDeadline(time.Time{}) // bodies stream at the client's pace
 		}
 		c.resp.reset(c, &c.req)
-		c.respArena = c.respArena[:0]
 		c.wroteCont, c.wroteInterim = false, false
 		c.reqStart.Store(start.UnixNano())
 		c.callHandler()
 		c.reqStart.Store(0)
 		if c.hijacked {
-			return
+			return false
 		}
 		c.resp.finish()
 		c.served.Store(true)
 		if err := c.flushWrite(); err != nil {
-			return
+			return false
 		}
 		// Read what is left of the body (a handler may answer without
 		// reading it all), so the client can finish sending and read our
 		// response; if too much is left, close without resetting it.
 		if c.req.Body != http.NoBody && !c.body.drain(256<<10) {
 			c.lingeringClose()
-			return
+			return false
 		}
 		if c.resp.closeAfter || info.close || c.ctx.Err() != nil {
-			return
+			return false
 		}
-		if s.PoisonArena {
-			poison(c.arena[:cap(c.arena)])
-			poison(c.respArena[:cap(c.respArena)])
-		}
+		c.endRequest()
 		first = false
 	}
 }
 
-// own copies s into the connection's response arena and returns the copy.
-// The arena is reset when the next request starts; earlier copies keep
-// their memory alive if the arena has to grow.
+// reqMem is the memory a request's strings live in: a copy of the request
+// head (headers, path and query point into it), response header strings
+// copied from elsewhere, and the header maps' value slices. It comes from a
+// pool when a request starts and goes back when it ends, so an idle
+// keep-alive connection holds none of it.
+type reqMem struct {
+	arena     []byte
+	respArena []byte
+	vals      []string
+}
+
+var reqMemPool = sync.Pool{New: func() any {
+	return &reqMem{arena: make([]byte, 0, 1024), respArena: make([]byte, 0, 512), vals: make([]string, 0, 32)}
+}}
+
+// memory returns the request memory, taking it from the pool if needed.
+func (c *conn) memory() *reqMem {
+	if c.mem == nil {
+		c.mem = reqMemPool.Get().(*reqMem)
+	}
+	return c.mem
+}
+
+// endRequest returns the request memory to the pool and drops every
+// reference the connection keeps to it (header maps).
+func (c *conn) endRequest() {
+	m := c.mem
+	if m == nil {
+		return
+	}
+	clear(c.hdr)
+	clear(c.resp.header)
+	if c.srv.PoisonArena {
+		poison(m.arena[:cap(m.arena)])
+		poison(m.respArena[:cap(m.respArena)])
+	}
+	clear(m.vals[:cap(m.vals)])
+	m.arena, m.respArena, m.vals = m.arena[:0], m.respArena[:0], m.vals[:0]
+	if cap(m.arena) <= 64<<10 && cap(m.respArena) <= 64<<10 && cap(m.vals) <= 1024 {
+		reqMemPool.Put(m)
+	}
+	c.mem = nil
+}
+
+// own copies s into the request's response arena and returns the copy,
+// valid until the request ends. Earlier copies keep their memory alive if
+// the arena has to grow.
 func (c *conn) own(s string) string {
 	if len(s) == 0 {
 		return ""
 	}
-	if cap(c.respArena)-len(c.respArena) < len(s) {
-		c.respArena = make([]byte, 0, max(2*cap(c.respArena), len(s), 512))
+	m := c.memory()
+	if cap(m.respArena)-len(m.respArena) < len(s) {
+		m.respArena = make([]byte, 0, max(2*cap(m.respArena), len(s), 512))
 	}
-	start := len(c.respArena)
-	c.respArena = append(c.respArena, s...)
-	return b2s(c.respArena[start:])
+	start := len(m.respArena)
+	m.respArena = append(m.respArena, s...)
+	return b2s(m.respArena[start:])
+}
+
+type awaitResult int
+
+const (
+	awaitRequest awaitResult = iota // bytes of a request are buffered
+	awaitPark                       // quiet for ParkAfter: park the connection
+	awaitClose                      // timed out, closed, or shutting down
+)
+
+// awaitRequest waits for the first bytes of the next request, without
+// buffers, until the idle (or, for a new connection, the header) timeout.
+// A resumed connection (woken by the poller) is already idle.
+func (c *conn) awaitRequest(first, resumed bool) awaitResult {
+	s := c.srv
+	if !resumed {
+		wait := s.idleTimeout()
+		if first {
+			wait = s.readHeaderTimeout()
+		}
+		c.idleUntil = time.Now().Add(wait)
+		// On shutdown, a connection that already served a request is
+		// done; a new one gets to deliver its first request (Shutdown
+		// closes it after newConnGrace if it stays silent).
+		if !c.state.CompareAndSwap(stateActive, stateIdle) || (s.closing.Load() && !first) {
+			return awaitClose
+		}
+	}
+	deadline := c.idleUntil
+	canPark := !first && !c.noPark && c.br.raw != nil && s.parkAfter() > 0
+	if canPark {
+		if p := time.Now().Add(s.parkAfter()); p.Before(deadline) {
+			deadline = p
+		} else {
+			canPark = false
+		}
+	}
+	_ = c.nc.SetReadDeadline(deadline)
+	err := c.br.waitFirst()
+	if err != nil && canPark && errors.Is(err, os.ErrDeadlineExceeded) && !s.closing.Load() {
+		c.br.err = nil // not sticky: the connection is merely quiet
+		return awaitPark
+	}
+	if err != nil || !c.state.CompareAndSwap(stateIdle, stateActive) {
+		return awaitClose
+	}
+	return awaitRequest
 }
 
 // callHandler runs the handler; a panic that escapes it is answered with 500
@@ -493,7 +617,21 @@ func (c *conn) upgradeH2C() {
 		c.reject(bad("invalid HTTP2-Settings"))
 		return
 	}
+	// The HTTP/2 server keeps this request after this loop ends and the
+	// request memory is reused: copy every string (Clone would share them).
 	req := c.req.Clone(context.Background())
+	req.Method, req.Host, req.RequestURI = strings.Clone(req.Method), strings.Clone(req.Host), strings.Clone(req.RequestURI)
+	req.URL.Path, req.URL.RawPath, req.URL.RawQuery = strings.Clone(req.URL.Path), strings.Clone(req.URL.RawPath), strings.Clone(req.URL.RawQuery)
+	req.RemoteAddr = c.tmpl.RemoteAddr
+	hdr := make(http.Header, len(req.Header))
+	for k, vs := range req.Header {
+		cp := make([]string, len(vs))
+		for i, v := range vs {
+			cp[i] = strings.Clone(v)
+		}
+		hdr[strings.Clone(k)] = cp
+	}
+	req.Header = hdr
 	if c.req.Body != http.NoBody {
 		data, err := io.ReadAll(io.LimitReader(c.req.Body, 1<<20+1))
 		if err != nil || len(data) > 1<<20 {
@@ -533,6 +671,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		var parked []*conn
 		s.mu.Lock()
 		n := len(s.conns)
 		for c := range s.conns {
@@ -544,10 +683,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				continue
 			}
 			if c.state.CompareAndSwap(stateIdle, stateClosing) {
+				if s.parker.take(c) {
+					parked = append(parked, c)
+				}
 				c.nc.Close()
 			}
 		}
 		s.mu.Unlock()
+		for _, c := range parked {
+			c.finishParked()
+		}
 		if n == 0 {
 			s.stopSweeper()
 			return nil
@@ -564,24 +709,38 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes every connection at once.
 func (s *Server) Close() {
 	s.closing.Store(true)
+	var parked []*conn
 	s.mu.Lock()
 	for c := range s.conns {
 		c.state.Store(stateClosing)
+		if s.parker.take(c) {
+			parked = append(parked, c)
+		}
 		c.nc.Close()
 		c.cancel()
 	}
 	s.mu.Unlock()
+	for _, c := range parked {
+		c.finishParked()
+	}
 	s.stopSweeper()
 }
 
 func (s *Server) stopSweeper() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sweeping && len(s.conns) == 0 {
+	if len(s.conns) != 0 {
+		return
+	}
+	if s.sweeping {
 		close(s.stopped)
 		s.sweeping = false
 	}
+	s.parker.close()
 }
+
+// ParkedConns reports how many idle connections wait without a goroutine.
+func (s *Server) ParkedConns() int { return s.parker.parked() }
 
 // ActiveConns reports the number of open (non-hijacked) connections.
 func (s *Server) ActiveConns() int {

@@ -651,3 +651,106 @@ var _ interface {
 	SetWriteDeadline(time.Time) error
 	EnableFullDuplex() error
 } = (*response)(nil)
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestParkedConnections(t *testing.T) {
+	s, addr := startServer(t, describe, func(s *Server) {
+		s.ParkAfter = 20 * time.Millisecond
+		s.IdleTimeout = 1500 * time.Millisecond
+	})
+	open := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, bufio.NewReader(c)
+	}
+	get := func(c net.Conn, br *bufio.Reader, path string) string {
+		t.Helper()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", path)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	// A quiet connection is parked, and served again when the client speaks.
+	c1, br1 := open()
+	get(c1, br1, "/one")
+	waitFor(t, 2*time.Second, "the connection to park", func() bool { return s.ParkedConns() == 1 })
+	if got := get(c1, br1, "/two"); !strings.Contains(got, "GET /two") {
+		t.Fatalf("after resume: %q", got)
+	}
+	// Several rounds, and pipelined requests sent while parked.
+	for i := 0; i < 3; i++ {
+		waitFor(t, 2*time.Second, "the connection to park again", func() bool { return s.ParkedConns() == 1 })
+		fmt.Fprintf(c1, "GET /p1 HTTP/1.1\r\nHost: h\r\n\r\nGET /p2 HTTP/1.1\r\nHost: h\r\n\r\n")
+		for _, want := range []string{"/p1", "/p2"} {
+			resp, err := http.ReadResponse(br1, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if !strings.Contains(string(b), want) {
+				t.Fatalf("%q, want %s", b, want)
+			}
+		}
+	}
+	// A client closing a parked connection frees it.
+	c2, br2 := open()
+	get(c2, br2, "/x")
+	waitFor(t, 2*time.Second, "two parked", func() bool { return s.ParkedConns() == 2 })
+	c2.Close()
+	waitFor(t, 2*time.Second, "the closed one to leave", func() bool { return s.ParkedConns() == 1 && s.ActiveConns() == 1 })
+	// The idle timeout still applies to parked connections.
+	_ = c1.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br1.ReadByte(); err != io.EOF {
+		t.Fatalf("parked connection not closed at its idle timeout: %v", err)
+	}
+	waitFor(t, 2*time.Second, "no connections", func() bool { return s.ActiveConns() == 0 && s.ParkedConns() == 0 })
+}
+
+func TestShutdownClosesParked(t *testing.T) {
+	s, addr := startServer(t, describe, func(s *Server) { s.ParkAfter = 10 * time.Millisecond })
+	var conns []net.Conn
+	for i := 0; i < 5; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		conns = append(conns, c)
+	}
+	waitFor(t, 2*time.Second, "all parked", func() bool { return s.ParkedConns() == 5 })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("parked connection not closed by Shutdown: %v", err)
+		}
+	}
+}

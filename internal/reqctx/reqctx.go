@@ -38,11 +38,15 @@ type State struct {
 	idBuf     [idLen]byte
 }
 
-// Reset prepares a shared State for the next request.
+// Reset prepares a State for the next request. Fields are cleared one by
+// one (not by assigning a zero State) so that the request path does not
+// copy the parameter array, which keeps goroutine stacks small.
 func (s *State) Reset(now time.Time) {
-	shared := s.Shared
-	listener := s.Listener
-	*s = State{Shared: shared, Listener: listener, Start: now}
+	s.RequestID = ""
+	s.Start = now
+	s.RouteName = ""
+	s.Match.Route, s.Match.NParams = 0, 0
+	s.Upstream, s.Target, s.ErrKind = "", "", ""
 }
 
 // With returns ctx carrying s.
