@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -64,7 +65,8 @@ type ClientConn struct {
 	broken    bool
 	aborted   atomic.Bool // set from another goroutine (client gone): never pool
 	head      []byte      // copy of the current response head; Response strings point here
-	deadline  time.Time
+	deadline  time.Time // bound of the whole exchange (route timeout), zero if none
+	rdl       time.Time // current read deadline
 	resp      Response
 	body      clientBody
 }
@@ -345,14 +347,34 @@ func (cc *ClientConn) ReadResponse(method string) (*Response, error) {
 	if rht <= 0 {
 		rht = 60 * time.Second
 	}
-	d := time.Now().Add(rht)
-	if !cc.deadline.IsZero() && cc.deadline.Before(d) {
-		d = cc.deadline
+	if cc.deadline.IsZero() {
+		// Lazily, like the server side: the response-header timeout fires
+		// between its value and 1.25 times it, and a busy pooled
+		// connection rarely re-arms its timer.
+		now := time.Now()
+		if want := now.Add(rht); cc.rdl.Before(want) || cc.rdl.Sub(want) > rht/4 {
+			cc.rdl = want.Add(rht / 4)
+			_ = cc.nc.SetReadDeadline(cc.rdl)
+		}
+	} else {
+		d := time.Now().Add(rht)
+		if cc.deadline.Before(d) {
+			d = cc.deadline
+		}
+		cc.rdl = d
+		_ = cc.nc.SetReadDeadline(d)
 	}
-	_ = cc.nc.SetReadDeadline(d)
 	limit := cc.t.MaxResponseHeaderBytes
 	if limit <= 0 {
 		limit = 64 << 10
+	}
+	if cc.br.buffered() == 0 {
+		// The request was just written: an immediate read would usually
+		// find nothing (EAGAIN) and park. Letting other goroutines run
+		// first gives the upstream time to answer, so that under load the
+		// read succeeds at once; with nothing else to run this returns
+		// immediately.
+		runtime.Gosched()
 	}
 	for {
 		head, err := cc.br.readHead(limit, nil)
@@ -381,6 +403,7 @@ func (cc *ClientConn) ReadResponse(method string) (*Response, error) {
 			// The deadline bounded the wait for the head. Clear it unless
 			// the whole body is already here (no more reads this exchange).
 			if !(r.NoBody || (r.ContentLength >= 0 && int64(cc.br.buffered()) >= r.ContentLength)) {
+				cc.rdl = cc.deadline
 				_ = cc.nc.SetReadDeadline(cc.deadline) // zero (none) unless the exchange has one
 			}
 		}
@@ -495,7 +518,7 @@ func (cc *ClientConn) parseResponse(head []byte, method string) error {
 // SetExchangeDeadline bounds the whole exchange (request, response head and
 // body) on this connection; the zero time removes the bound.
 func (cc *ClientConn) SetExchangeDeadline(t time.Time) {
-	cc.deadline = t
+	cc.deadline, cc.rdl = t, t
 	_ = cc.nc.SetDeadline(t)
 }
 
@@ -506,12 +529,15 @@ type WriteError struct{ Err error }
 func (e *WriteError) Error() string { return "write to client: " + e.Err.Error() }
 func (e *WriteError) Unwrap() error { return e.Err }
 
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // CopyBody writes the response body to w. Body bytes already buffered are
 // written from the connection's buffer without an extra copy. flush (if not
 // nil) is called whenever the upstream has nothing more buffered, before
 // blocking on it: streamed responses (SSE, long polls, gRPC-style streams)
 // reach the client at once, while a small response still leaves in one
-// write. Errors writing to w are returned as *WriteError.
+// write. Errors writing to w are returned as *WriteError. buf may be nil: a
+// buffer is then taken from a pool only if the body is not all buffered.
 func (cc *ClientConn) CopyBody(w io.Writer, flush func() error, buf []byte) (int64, error) {
 	b := &cc.body
 	var total int64
@@ -539,6 +565,11 @@ func (cc *ClientConn) CopyBody(w io.Writer, flush func() error, buf []byte) (int
 				cc.broken = true
 				return total, &WriteError{err}
 			}
+		}
+		if buf == nil {
+			bp := copyBufPool.Get().(*[]byte)
+			defer copyBufPool.Put(bp)
+			buf = *bp
 		}
 		n, rerr := b.Read(buf)
 		if n > 0 {
@@ -580,8 +611,8 @@ func (cc *ClientConn) Release() {
 	}
 	t := cc.t
 	p := cc.pool
-	cc.br.release()
-	cc.bw.release()
+	// Upstream connections are few (bounded by MaxIdlePerTarget): they keep
+	// their buffers while pooled, which saves the pool traffic per request.
 	cc.idleSince = time.Now().UnixNano()
 	p.mu.Lock()
 	// closed is checked under p.mu: Close sets it before emptying each pool
@@ -616,6 +647,7 @@ func (cc *ClientConn) Abort() {
 // caller owns the net.Conn from now on.
 func (cc *ClientConn) Detach() net.Conn {
 	cc.broken = true
+	cc.rdl = time.Time{}
 	_ = cc.nc.SetDeadline(time.Time{})
 	return cc.nc
 }

@@ -87,6 +87,9 @@ func (b *bufReader) fill(limit int) error {
 		return b.err
 	}
 	b.ensureBuf()
+	if b.r == b.w {
+		b.r, b.w = 0, 0 // everything consumed: start over at the front
+	}
 	if b.w == len(b.buf) {
 		if b.r > 0 {
 			n := copy(b.buf, b.buf[b.r:b.w])
@@ -127,8 +130,8 @@ func (b *bufReader) waitFirst() error {
 	if b.buffered() > 0 {
 		return nil
 	}
-	if b.raw == nil || b.err != nil {
-		return b.fill(smallBuf)
+	if b.raw == nil || b.err != nil || b.buf != nil {
+		return b.fill(smallBuf) // a busy connection keeps its buffer
 	}
 	var n int
 	var rerr error

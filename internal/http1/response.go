@@ -410,7 +410,10 @@ func (w *response) FlushError() error {
 }
 
 // SetReadDeadline is used by http.ResponseController.
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.nc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.rdl = t
+	return w.c.nc.SetReadDeadline(t)
+}
 
 // SetWriteDeadline is used by http.ResponseController.
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
@@ -437,7 +440,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
 	c.hijacked = true
 	c.srv.untrack(c) // the hijacker owns it now; Shutdown must not wait for it
-	_ = c.nc.SetDeadline(time.Time{})
+	c.clearDeadlines()
 	var rd io.Reader = c.nc
 	if n := c.br.buffered(); n > 0 {
 		rd = io.MultiReader(bytes.NewReader(bytes.Clone(c.br.bytes())), c.nc)

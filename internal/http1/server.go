@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -172,6 +173,7 @@ type conn struct {
 	idleUntil    time.Time    // end of the current idle period
 	noPark       bool         // parking failed once: stay in the goroutine
 	parkID       uint64       // token while parked
+	rdl          time.Time    // current read deadline (zero: none)
 	fd           int          // socket fd for the disconnect sweeper, -1 if unknown
 	hijacked     bool
 	wroteCont    bool
@@ -248,6 +250,7 @@ func (c *conn) run(resumed bool) {
 		if !c.serve(resumed) {
 			return
 		}
+		c.releaseMemory()
 		if c.srv.park(c) {
 			return
 		}
@@ -275,16 +278,21 @@ func (c *conn) serve(resumed bool) (park bool) {
 		c.endRequest()
 		if !c.hijacked {
 			c.nc.Close()
-			c.br.buf = nil // the pool must not get a buffer a hijacker may still read
-			c.bw.release()
+			c.releaseMemory()
+		} else {
+			c.br.buf = nil // a hijacker may still read it: not for the pool
 		}
 	}()
 	first := !c.served.Load()
 	for {
 		// Wait for the next request without holding buffers.
 		if c.br.buffered() == 0 {
-			c.bw.release()
-			c.br.release()
+			if !first && !resumed {
+				// The response was just sent; the next request cannot be
+				// here yet. Let other connections run first (see
+				// ClientConn.ReadResponse) so that the read finds it.
+				runtime.Gosched()
+			}
 			switch c.awaitRequest(first, resumed) {
 			case awaitPark:
 				return true
@@ -295,7 +303,7 @@ func (c *conn) serve(resumed bool) (park bool) {
 		}
 		head, err := c.br.readHead(s.maxHeaderBytes(), func() {
 			if !first {
-				_ = c.nc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout()))
+				c.setReadDeadline(time.Now().Add(s.readHeaderTimeout()))
 			}
 		})
 		if err != nil {
@@ -323,7 +331,7 @@ func (c *conn) serve(resumed bool) (park bool) {
 			return false
 		}
 		if c.req.Body != http.NoBody {
-			_ = c.nc.SetReadDeadline(time.Time{}) // bodies stream at the client's pace
+			c.setReadDeadline(time.Time{}) // bodies stream at the client's pace
 		}
 		c.resp.reset(c, &c.req)
 		c.wroteCont, c.wroteInterim = false, false
@@ -376,8 +384,10 @@ func (c *conn) memory() *reqMem {
 	return c.mem
 }
 
-// endRequest returns the request memory to the pool and drops every
-// reference the connection keeps to it (header maps).
+// endRequest ends a request's use of the request memory: the header maps
+// drop their references to it, and it is emptied (and, in tests, poisoned)
+// for the next request. The memory stays with the connection while it has
+// a goroutine; releaseMemory gives it back.
 func (c *conn) endRequest() {
 	m := c.mem
 	if m == nil {
@@ -391,10 +401,21 @@ func (c *conn) endRequest() {
 	}
 	clear(m.vals[:cap(m.vals)])
 	m.arena, m.respArena, m.vals = m.arena[:0], m.respArena[:0], m.vals[:0]
-	if cap(m.arena) <= 64<<10 && cap(m.respArena) <= 64<<10 && cap(m.vals) <= 1024 {
-		reqMemPool.Put(m)
+}
+
+// releaseMemory returns the request memory and the I/O buffers to their
+// pools: when the connection is parked or closed. Between requests of a
+// busy connection they are kept, which saves the pool traffic.
+func (c *conn) releaseMemory() {
+	c.endRequest()
+	if m := c.mem; m != nil {
+		if cap(m.arena) <= 64<<10 && cap(m.respArena) <= 64<<10 && cap(m.vals) <= 1024 {
+			reqMemPool.Put(m)
+		}
+		c.mem = nil
 	}
-	c.mem = nil
+	c.br.release()
+	c.bw.release()
 }
 
 // own copies s into the request's response arena and returns the copy,
@@ -448,7 +469,7 @@ func (c *conn) awaitRequest(first, resumed bool) awaitResult {
 			canPark = false
 		}
 	}
-	_ = c.nc.SetReadDeadline(deadline)
+	c.lazyReadDeadline(deadline)
 	err := c.br.waitFirst()
 	if err != nil && canPark && errors.Is(err, os.ErrDeadlineExceeded) && !s.closing.Load() {
 		c.br.err = nil // not sticky: the connection is merely quiet
@@ -458,6 +479,29 @@ func (c *conn) awaitRequest(first, resumed bool) awaitResult {
 		return awaitClose
 	}
 	return awaitRequest
+}
+
+// setReadDeadline sets the connection's read deadline and remembers it.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.rdl = t
+	_ = c.nc.SetReadDeadline(t)
+}
+
+func (c *conn) clearDeadlines() {
+	c.rdl = time.Time{}
+	_ = c.nc.SetDeadline(time.Time{})
+}
+
+// lazyReadDeadline sets a read deadline of at least t, keeping the current
+// one if it lies within a quarter of the remaining time after t: a busy
+// keep-alive connection then rarely touches the runtime's timer heap
+// (which costs more than the rest of the idle wait). Timeouts fire between
+// their configured value and 1.25 times it.
+func (c *conn) lazyReadDeadline(t time.Time) {
+	if !c.rdl.Before(t) && c.rdl.Sub(t) <= time.Until(t)/4 {
+		return
+	}
+	c.setReadDeadline(t.Add(time.Until(t) / 4))
 }
 
 // callHandler runs the handler; a panic that escapes it is answered with 500
@@ -562,7 +606,7 @@ func (c *conn) lingeringClose() {
 	if cw.CloseWrite() != nil {
 		return
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	c.setReadDeadline(time.Now().Add(500 * time.Millisecond))
 	c.br.release()
 	var buf [4096]byte
 	for total := 0; total < 256<<10; {
@@ -604,7 +648,7 @@ func (c *conn) handoffH2C(head []byte) {
 	c.br.discard(c.br.buffered())
 	c.hijacked = true
 	c.untrackNow()
-	_ = c.nc.SetDeadline(time.Time{})
+	c.clearDeadlines()
 	c.srv.H2C(&replayConn{Conn: c.nc, pre: pre}, nil, nil)
 }
 
@@ -653,7 +697,7 @@ func (c *conn) upgradeH2C() {
 	c.br.discard(len(pre))
 	c.hijacked = true
 	c.untrackNow()
-	_ = c.nc.SetDeadline(time.Time{})
+	c.clearDeadlines()
 	c.srv.H2C(&replayConn{Conn: c.nc, pre: pre}, req, settings)
 }
 

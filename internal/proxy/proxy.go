@@ -124,8 +124,6 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		deadline = st.Start.Add(h.cfg.Timeout)
 	}
 	replayable := r.Body == nil || r.Body == http.NoBody
-	bufp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bufp)
 	for attempt := 0; ; attempt++ {
 		cc, err := h.cfg.Pool.H1.Get(ctx, target.H1())
 		if err != nil {
@@ -144,7 +142,9 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		if replayable {
 			err = cc.Flush()
 		} else {
+			bufp := bufPool.Get().(*[]byte)
 			_, err = cc.WriteBody(r.Body, r.ContentLength, *bufp)
+			bufPool.Put(bufp)
 		}
 		var resp *http1.Response
 		if err == nil {
@@ -166,7 +166,7 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 			h.upstreamError(w, r, st, target, err)
 			return
 		}
-		h.relayH1(w, r, st, target, cc, resp, *bufp)
+		h.relayH1(w, r, st, target, cc, resp)
 		stop()
 		return
 	}
@@ -174,7 +174,7 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 
 // relayH1 sends an upstream HTTP/1 response (already read up to its head)
 // to the client, then releases the connection.
-func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target, cc *http1.ClientConn, resp *http1.Response, buf []byte) {
+func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target, cc *http1.ClientConn, resp *http1.Response) {
 	var mem headerMemory = heapCopies{}
 	if hm, ok := w.(headerMemory); ok {
 		mem = hm
@@ -222,7 +222,7 @@ func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 			flush = func() error { flusher.Flush(); return nil }
 		}
 	}
-	_, err := cc.CopyBody(w, flush, buf)
+	_, err := cc.CopyBody(w, flush, nil)
 	if err != nil {
 		cc.Close()
 		var we *http1.WriteError

@@ -101,9 +101,7 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, st *reqct
 	}
 	if resp.Status != http.StatusSwitchingProtocols {
 		// The upstream declined the upgrade: an ordinary response.
-		bufp := bufPool.Get().(*[]byte)
-		defer bufPool.Put(bufp)
-		h.relayH1(w, r, st, target, cc, resp, *bufp)
+		h.relayH1(w, r, st, target, cc, resp)
 		return
 	}
 	var upProto string
