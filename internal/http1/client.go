@@ -65,8 +65,8 @@ type ClientConn struct {
 	broken    bool
 	aborted   atomic.Bool // set from another goroutine (client gone): never pool
 	head      []byte      // copy of the current response head; Response strings point here
-	deadline  time.Time // bound of the whole exchange (route timeout), zero if none
-	rdl       time.Time // current read deadline
+	deadline  time.Time   // bound of the whole exchange (route timeout), zero if none
+	rdl       time.Time   // current read deadline
 	resp      Response
 	body      clientBody
 }

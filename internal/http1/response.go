@@ -91,6 +91,22 @@ func (w *response) CommitHead() {
 	}
 }
 
+// WatchUpstream registers the upstream exchange serving this request: if
+// the client goes away (or the server closes) it is aborted. Unlike
+// context.AfterFunc this costs no allocation and no lock. Pair it with
+// UnwatchUpstream before releasing cc.
+func (w *response) WatchUpstream(cc *ClientConn) {
+	w.c.upstream.Store(cc)
+	if w.c.ctx.Err() != nil { // gone already
+		w.c.abort()
+	}
+}
+
+// UnwatchUpstream ends the registration. It reports false when the
+// exchange was aborted meanwhile (the connection must then be closed, not
+// pooled); exactly one of UnwatchUpstream and the abort gets it.
+func (w *response) UnwatchUpstream() bool { return w.c.upstream.Swap(nil) != nil }
+
 // SetStatus records the status of a response that a hijacker wrote itself
 // (101 for a tunnelled upgrade), for logs and metrics.
 func (w *response) SetStatus(code int) { w.status = code }

@@ -174,6 +174,7 @@ type conn struct {
 	noPark       bool         // parking failed once: stay in the goroutine
 	parkID       uint64       // token while parked
 	rdl          time.Time    // current read deadline (zero: none)
+	upstream     atomic.Pointer[ClientConn] // exchange to abort if the client goes away
 	fd           int          // socket fd for the disconnect sweeper, -1 if unknown
 	hijacked     bool
 	wroteCont    bool
@@ -285,7 +286,8 @@ func (c *conn) serve(resumed bool) (park bool) {
 	}()
 	first := !c.served.Load()
 	for {
-		// Wait for the next request without holding buffers.
+		// Wait for the next request (parking the connection if it stays
+		// quiet) unless it is already buffered (pipelining).
 		if c.br.buffered() == 0 {
 			if !first && !resumed {
 				// The response was just sent; the next request cannot be
@@ -479,6 +481,16 @@ func (c *conn) awaitRequest(first, resumed bool) awaitResult {
 		return awaitClose
 	}
 	return awaitRequest
+}
+
+// abort cancels the connection's context (the client went away, or the
+// server is closing) and aborts the upstream exchange in progress, if the
+// handler registered one (WatchUpstream).
+func (c *conn) abort() {
+	c.cancel()
+	if u := c.upstream.Swap(nil); u != nil {
+		u.Abort()
+	}
 }
 
 // setReadDeadline sets the connection's read deadline and remembers it.
@@ -761,7 +773,7 @@ func (s *Server) Close() {
 			parked = append(parked, c)
 		}
 		c.nc.Close()
-		c.cancel()
+		c.abort()
 	}
 	s.mu.Unlock()
 	for _, c := range parked {

@@ -61,7 +61,7 @@ func (s *Server) sweep(stop chan struct{}) {
 			// Only if that very request is still in flight: the fd may
 			// have been closed and reused since we looked.
 			if c := owners[i]; c.reqStart.Load() == starts[i] {
-				c.cancel()
+				c.abort()
 			}
 		}
 		clear(owners)

@@ -136,7 +136,7 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		// Client gone (or server shutting down): abort the upstream
 		// exchange. Closing is sticky, unlike a deadline that the exchange
 		// may set again later.
-		stop := context.AfterFunc(ctx, cc.Abort)
+		stop := watchCancel(w, ctx, cc)
 		buf := cc.HeadBuf()
 		*buf = h.appendRequestHead(*buf, r, st, "")
 		if replayable {
@@ -151,7 +151,7 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 			resp, err = cc.ReadResponse(r.Method)
 		}
 		if err != nil {
-			stop()
+			stop.end()
 			cc.Close()
 			// A pooled connection the upstream had already closed: nothing
 			// reached it, so a bodiless request is safely sent again.
@@ -166,15 +166,21 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 			h.upstreamError(w, r, st, target, err)
 			return
 		}
-		h.relayH1(w, r, st, target, cc, resp)
-		stop()
+		h.relayH1(w, r, st, target, cc, resp, stop)
 		return
 	}
 }
 
 // relayH1 sends an upstream HTTP/1 response (already read up to its head)
 // to the client, then releases the connection.
-func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target, cc *http1.ClientConn, resp *http1.Response) {
+func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target, cc *http1.ClientConn, resp *http1.Response, stop cancelWatch) {
+	release := func() {
+		if stop.end() {
+			cc.Release()
+		} else {
+			cc.Close() // aborted meanwhile: not for the pool
+		}
+	}
 	var mem headerMemory = heapCopies{}
 	if hm, ok := w.(headerMemory); ok {
 		mem = hm
@@ -182,6 +188,7 @@ func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 	// Interim responses (102, 103 Early Hints) are forwarded as they come.
 	for resp.Status < 200 {
 		if resp.Status == http.StatusSwitchingProtocols {
+			stop.end()
 			cc.Close()
 			h.fail(w, r, st, http.StatusBadGateway, "protocol", "upstream switched protocols without an upgrade request")
 			return
@@ -192,6 +199,7 @@ func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		clear(hdr)
 		var err error
 		if resp, err = cc.ReadResponse(r.Method); err != nil {
+			stop.end()
 			cc.Close()
 			h.upstreamError(w, r, st, target, err)
 			return
@@ -224,6 +232,7 @@ func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 	}
 	_, err := cc.CopyBody(w, flush, nil)
 	if err != nil {
+		stop.end()
 		cc.Close()
 		var we *http1.WriteError
 		if errors.As(err, &we) {
@@ -240,7 +249,36 @@ func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 			hdr[http.TrailerPrefix+k] = vs
 		}
 	}
-	cc.Release()
+	release()
+}
+
+// cancelWatch aborts an upstream exchange when the client goes away. On
+// internal/http1's writer it is an atomic slot on the client connection
+// (no allocation); elsewhere (HTTP/2) context.AfterFunc.
+type cancelWatch struct {
+	w    upstreamWatcher
+	stop func() bool
+}
+
+type upstreamWatcher interface {
+	WatchUpstream(*http1.ClientConn)
+	UnwatchUpstream() bool
+}
+
+func watchCancel(w http.ResponseWriter, ctx context.Context, cc *http1.ClientConn) cancelWatch {
+	if uw, ok := w.(upstreamWatcher); ok {
+		uw.WatchUpstream(cc)
+		return cancelWatch{w: uw}
+	}
+	return cancelWatch{stop: context.AfterFunc(ctx, cc.Abort)}
+}
+
+// end stops watching; false means the exchange was aborted meanwhile.
+func (c cancelWatch) end() bool {
+	if c.w != nil {
+		return c.w.UnwatchUpstream()
+	}
+	return c.stop()
 }
 
 // copyResponseHeaders copies upstream response headers into hdr, minus

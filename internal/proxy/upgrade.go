@@ -101,7 +101,7 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, st *reqct
 	}
 	if resp.Status != http.StatusSwitchingProtocols {
 		// The upstream declined the upgrade: an ordinary response.
-		h.relayH1(w, r, st, target, cc, resp)
+		h.relayH1(w, r, st, target, cc, resp, watchCancel(w, ctx, cc))
 		return
 	}
 	var upProto string
