@@ -167,15 +167,15 @@ type conn struct {
 	resp         response
 	mem          *reqMem // request memory, held only while a request is served
 	state        atomic.Int32
-	reqStart     atomic.Int64 // unix nanos of the request in flight, 0 when none
-	created      time.Time    // for Shutdown's grace towards new connections
-	served       atomic.Bool  // at least one request was served
-	idleUntil    time.Time    // end of the current idle period
-	noPark       bool         // parking failed once: stay in the goroutine
-	parkID       uint64       // token while parked
-	rdl          time.Time    // current read deadline (zero: none)
+	reqStart     atomic.Int64               // unix nanos of the request in flight, 0 when none
+	created      time.Time                  // for Shutdown's grace towards new connections
+	served       atomic.Bool                // at least one request was served
+	idleUntil    time.Time                  // end of the current idle period
+	noPark       bool                       // parking failed once: stay in the goroutine
+	parkID       uint64                     // token while parked
+	rdl          time.Time                  // current read deadline (zero: none)
 	upstream     atomic.Pointer[ClientConn] // exchange to abort if the client goes away
-	fd           int          // socket fd for the disconnect sweeper, -1 if unknown
+	fd           int                        // socket fd for the disconnect sweeper, -1 if unknown
 	hijacked     bool
 	wroteCont    bool
 	wroteInterim bool
