@@ -23,7 +23,12 @@ type entry struct {
 }
 
 func (e *entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
+	var now time.Time
+	if s, ok := w.(interface{ Started() time.Time }); ok {
+		now = s.Started() // the HTTP/1 engine read the clock already
+	} else {
+		now = time.Now()
+	}
 	st := reqctx.From(r.Context())
 	if st == nil || !st.Shared {
 		// HTTP/2: streams of a connection run concurrently, so each request

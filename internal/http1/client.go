@@ -67,6 +67,7 @@ type ClientConn struct {
 	head      []byte      // copy of the current response head; Response strings point here
 	deadline  time.Time   // bound of the whole exchange (route timeout), zero if none
 	rdl       time.Time   // current read deadline
+	now       time.Time   // the caller's time at Get
 	resp      Response
 	body      clientBody
 }
@@ -88,16 +89,20 @@ type Response struct {
 
 // Get returns a connection to target: an idle pooled one if available (the
 // most recent first, after checking the peer has not closed it) or a new one.
-func (t *Transport) Get(ctx context.Context, target Target) (*ClientConn, error) {
+//
+// now is the caller's current time (a request's start time will do): it
+// dates idle connections and arms the response-header timeout, saving
+// clock reads on the hot path.
+func (t *Transport) Get(ctx context.Context, target Target, now time.Time) (*ClientConn, error) {
 	p := t.pool(target.Addr)
-	now := time.Now().UnixNano()
+	nowNano := now.UnixNano()
 	idleLimit := int64(t.idleTimeout())
 	p.mu.Lock()
 	for len(p.idle) > 0 {
 		cc := p.idle[len(p.idle)-1]
 		p.idle[len(p.idle)-1] = nil
 		p.idle = p.idle[:len(p.idle)-1]
-		if now-cc.idleSince > idleLimit {
+		if nowNano-cc.idleSince > idleLimit {
 			p.mu.Unlock()
 			cc.nc.Close()
 			p.mu.Lock()
@@ -106,16 +111,21 @@ func (t *Transport) Get(ctx context.Context, target Target) (*ClientConn, error)
 		p.mu.Unlock()
 		// A connection idle for a while may have been closed by the peer
 		// (its idle timeout, a restart). One non-blocking peek tells.
-		if now-cc.idleSince > int64(t.staleCheckAfter()) && !cc.alive() {
+		if nowNano-cc.idleSince > int64(t.staleCheckAfter()) && !cc.alive() {
 			cc.nc.Close()
 			p.mu.Lock()
 			continue
 		}
 		cc.reused = true
+		cc.now = now
 		return cc, nil
 	}
 	p.mu.Unlock()
-	return t.dial(ctx, target, p)
+	cc, err := t.dial(ctx, target, p)
+	if cc != nil {
+		cc.now = now
+	}
+	return cc, err
 }
 
 func (t *Transport) pool(addr string) *hostPool {
@@ -273,6 +283,7 @@ func (cc *ClientConn) WriteBody(r io.Reader, n int64, buf []byte) (int64, error)
 		cc.broken = true
 		return written, err
 	}
+	cc.now = time.Now() // an upload can take long: time the response from its end
 	return written, cc.Flush()
 }
 
@@ -351,8 +362,10 @@ func (cc *ClientConn) ReadResponse(method string) (*Response, error) {
 		// Lazily, like the server side: the response-header timeout fires
 		// between its value and 1.25 times it, and a busy pooled
 		// connection rarely re-arms its timer.
-		now := time.Now()
-		if want := now.Add(rht); cc.rdl.Before(want) || cc.rdl.Sub(want) > rht/4 {
+		if cc.now.IsZero() {
+			cc.now = time.Now()
+		}
+		if want := cc.now.Add(rht); cc.rdl.Before(want) || cc.rdl.Sub(want) > rht/4 {
 			cc.rdl = want.Add(rht / 4)
 			_ = cc.nc.SetReadDeadline(cc.rdl)
 		}

@@ -39,7 +39,7 @@ func rawUpstream(t *testing.T, fn func(c net.Conn)) (string, *atomic.Int32) {
 
 // exchange sends a bodiless GET on a pooled connection and returns the body.
 func exchange(t *testing.T, tr *Transport, addr string) (string, *ClientConn, error) {
-	cc, err := tr.Get(context.Background(), Target{Addr: addr})
+	cc, err := tr.Get(context.Background(), Target{Addr: addr}, time.Now())
 	if err != nil {
 		return "", nil, err
 	}
@@ -207,7 +207,7 @@ func TestCopyBodyFlushesBeforeBlocking(t *testing.T) {
 	})
 	tr := &Transport{}
 	defer tr.Close()
-	cc, err := tr.Get(context.Background(), Target{Addr: addr})
+	cc, err := tr.Get(context.Background(), Target{Addr: addr}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestCopyBodyReportsClientErrors(t *testing.T) {
 	addr, _ := rawUpstream(t, keepAliveServer)
 	tr := &Transport{}
 	defer tr.Close()
-	cc, _ := tr.Get(context.Background(), Target{Addr: addr})
+	cc, _ := tr.Get(context.Background(), Target{Addr: addr}, time.Now())
 	b := cc.HeadBuf()
 	*b = append(*b, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"...)
 	cc.Flush()
@@ -270,7 +270,7 @@ func TestDialErrors(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	tr := &Transport{}
-	_, err := tr.Get(context.Background(), Target{Addr: addr})
+	_, err := tr.Get(context.Background(), Target{Addr: addr}, time.Now())
 	var de *DialError
 	if !errors.As(err, &de) {
 		t.Fatalf("want *DialError, got %v", err)

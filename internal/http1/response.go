@@ -107,6 +107,10 @@ func (w *response) WatchUpstream(cc *ClientConn) {
 // pooled); exactly one of UnwatchUpstream and the abort gets it.
 func (w *response) UnwatchUpstream() bool { return w.c.upstream.Swap(nil) != nil }
 
+// Started is when the request's head was read (for durations without
+// another clock read).
+func (w *response) Started() time.Time { return w.c.start }
+
 // SetStatus records the status of a response that a hijacker wrote itself
 // (101 for a tunnelled upgrade), for logs and metrics.
 func (w *response) SetStatus(code int) { w.status = code }
@@ -278,7 +282,7 @@ func (w *response) commit(final bool) {
 	b := appendStatusLine(bw.buf, w.status)
 	if _, ok := h["Date"]; !ok {
 		b = append(b, "Date: "...)
-		b = append(b, c.srv.date()...)
+		b = append(b, c.srv.date(c.start)...)
 		b = append(b, '\r', '\n')
 	}
 	b = w.appendHeaders(b, func(k string) bool { return k == "Connection" })

@@ -95,9 +95,8 @@ type dateCache struct {
 	b   []byte
 }
 
-// date returns the current RFC 9110 IMF-fixdate, formatted once per second.
-func (s *Server) date() []byte {
-	now := time.Now()
+// date returns the RFC 9110 IMF-fixdate of now, formatted once per second.
+func (s *Server) date(now time.Time) []byte {
 	if d := s.dateVal.Load(); d != nil && d.sec == now.Unix() {
 		return d.b
 	}
@@ -175,6 +174,7 @@ type conn struct {
 	parkID       uint64                     // token while parked
 	rdl          time.Time                  // current read deadline (zero: none)
 	upstream     atomic.Pointer[ClientConn] // exchange to abort if the client goes away
+	start        time.Time                  // when the current request's head was read
 	fd           int                        // socket fd for the disconnect sweeper, -1 if unknown
 	hijacked     bool
 	wroteCont    bool
@@ -318,6 +318,7 @@ func (c *conn) serve(resumed bool) (park bool) {
 			return false // timeouts and EOF: close quietly, as net/http does
 		}
 		start := time.Now()
+		c.start = start
 		info, perr := c.parseRequest(head)
 		c.info = info
 		if perr != nil {
@@ -449,12 +450,13 @@ const (
 // A resumed connection (woken by the poller) is already idle.
 func (c *conn) awaitRequest(first, resumed bool) awaitResult {
 	s := c.srv
+	now := time.Now()
 	if !resumed {
 		wait := s.idleTimeout()
 		if first {
 			wait = s.readHeaderTimeout()
 		}
-		c.idleUntil = time.Now().Add(wait)
+		c.idleUntil = now.Add(wait)
 		// On shutdown, a connection that already served a request is
 		// done; a new one gets to deliver its first request (Shutdown
 		// closes it after newConnGrace if it stays silent).
@@ -465,13 +467,13 @@ func (c *conn) awaitRequest(first, resumed bool) awaitResult {
 	deadline := c.idleUntil
 	canPark := !first && !c.noPark && c.br.raw != nil && s.parkAfter() > 0
 	if canPark {
-		if p := time.Now().Add(s.parkAfter()); p.Before(deadline) {
+		if p := now.Add(s.parkAfter()); p.Before(deadline) {
 			deadline = p
 		} else {
 			canPark = false
 		}
 	}
-	c.lazyReadDeadline(deadline)
+	c.lazyReadDeadline(deadline, now)
 	err := c.br.waitFirst()
 	if err != nil && canPark && errors.Is(err, os.ErrDeadlineExceeded) && !s.closing.Load() {
 		c.br.err = nil // not sticky: the connection is merely quiet
@@ -509,11 +511,12 @@ func (c *conn) clearDeadlines() {
 // keep-alive connection then rarely touches the runtime's timer heap
 // (which costs more than the rest of the idle wait). Timeouts fire between
 // their configured value and 1.25 times it.
-func (c *conn) lazyReadDeadline(t time.Time) {
-	if !c.rdl.Before(t) && c.rdl.Sub(t) <= time.Until(t)/4 {
+func (c *conn) lazyReadDeadline(t, now time.Time) {
+	slack := t.Sub(now) / 4
+	if !c.rdl.Before(t) && c.rdl.Sub(t) <= slack {
 		return
 	}
-	c.setReadDeadline(t.Add(time.Until(t) / 4))
+	c.setReadDeadline(t.Add(slack))
 }
 
 // callHandler runs the handler; a panic that escapes it is answered with 500

@@ -125,7 +125,7 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 	}
 	replayable := r.Body == nil || r.Body == http.NoBody
 	for attempt := 0; ; attempt++ {
-		cc, err := h.cfg.Pool.H1.Get(ctx, target.H1())
+		cc, err := h.cfg.Pool.H1.Get(ctx, target.H1(), st.Start)
 		if err != nil {
 			h.upstreamError(w, r, st, target, err)
 			return

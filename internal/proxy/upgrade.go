@@ -76,7 +76,7 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, st *reqct
 		return
 	}
 	ctx := r.Context()
-	cc, err := h.cfg.Pool.H1.Get(ctx, target.H1())
+	cc, err := h.cfg.Pool.H1.Get(ctx, target.H1(), time.Now())
 	if err != nil {
 		h.upstreamError(w, r, st, target, err)
 		return
