@@ -862,6 +862,21 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	si := d.structInfo(v.Type())
+	d.eachKey(n, path, func(p pair, key, kpath string) {
+		i, ok := si.index[key]
+		if !ok {
+			d.unknownField(p.key, path, key, si.names)
+			return
+		}
+		d.mark(kpath, p.key)
+		d.decode(p.value, v.Field(i), kpath)
+	})
+}
+
+// eachKey calls fn for each key of mapping n (merge keys resolved), in
+// order, until decoding halts; duplicate keys are reported, and only the
+// first occurrence is passed on.
+func (d *decoder) eachKey(n *yaml.Node, path string, fn func(p pair, key, kpath string)) {
 	seen := map[string]*yaml.Node{}
 	for _, p := range d.pairs(n, path, false, nil) {
 		if d.halted {
@@ -879,13 +894,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		seen[key] = p.key
-		i, ok := si.index[key]
-		if !ok {
-			d.unknownField(p.key, path, key, si.names)
-			continue
-		}
-		d.mark(kpath, p.key)
-		d.decode(p.value, v.Field(i), kpath)
+		fn(p, key, kpath)
 	}
 }
 
@@ -924,28 +933,12 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	m := reflect.MakeMapWithSize(t, len(n.Content)/2)
-	seen := map[string]*yaml.Node{}
-	for _, p := range d.pairs(n, path, false, nil) {
-		if d.halted {
-			break
-		}
-		key, ok := d.key(p.key, path)
-		if !ok {
-			continue
-		}
-		kpath := KeyPath(path, key)
-		if first, dup := seen[key]; dup {
-			if !p.merged {
-				d.errorf(p.key, kpath, "duplicate key %q (first at line %d)", key, first.Line)
-			}
-			continue
-		}
-		seen[key] = p.key
+	d.eachKey(n, path, func(p pair, key, kpath string) {
 		d.mark(kpath, p.key)
 		elem := reflect.New(t.Elem()).Elem()
 		d.decode(p.value, elem, kpath)
 		m.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), elem)
-	}
+	})
 	v.Set(m)
 }
 

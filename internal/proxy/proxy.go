@@ -137,19 +137,7 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		// exchange. Closing is sticky, unlike a deadline that the exchange
 		// may set again later.
 		stop := watchCancel(w, ctx, cc)
-		buf := cc.HeadBuf()
-		*buf = h.appendRequestHead(*buf, r, st, "")
-		if replayable {
-			err = cc.Flush()
-		} else {
-			bufp := bufPool.Get().(*[]byte)
-			_, err = cc.WriteBody(r.Body, r.ContentLength, *bufp)
-			bufPool.Put(bufp)
-		}
-		var resp *http1.Response
-		if err == nil {
-			resp, err = cc.ReadResponse(r.Method)
-		}
+		resp, err := h.send(cc, r, st, "")
 		if err != nil {
 			stop.end()
 			cc.Close()
@@ -169,6 +157,25 @@ func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		h.relayH1(w, r, st, target, cc, resp, stop)
 		return
 	}
+}
+
+// send writes the request to cc (head, then the body streamed) and reads
+// the response head. upgrade keeps the Upgrade handshake headers.
+func (h *Handler) send(cc *http1.ClientConn, r *http.Request, st *reqctx.State, upgrade string) (*http1.Response, error) {
+	buf := cc.HeadBuf()
+	*buf = h.appendRequestHead(*buf, r, st, upgrade)
+	var err error
+	if r.Body == nil || r.Body == http.NoBody {
+		err = cc.Flush()
+	} else {
+		bufp := bufPool.Get().(*[]byte)
+		_, err = cc.WriteBody(r.Body, r.ContentLength, *bufp)
+		bufPool.Put(bufp)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cc.ReadResponse(r.Method)
 }
 
 // relayH1 sends an upstream HTTP/1 response (already read up to its head)

@@ -81,19 +81,7 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, st *reqct
 		h.upstreamError(w, r, st, target, err)
 		return
 	}
-	buf := cc.HeadBuf()
-	*buf = h.appendRequestHead(*buf, r, st, proto)
-	if r.Body == nil || r.Body == http.NoBody {
-		err = cc.Flush()
-	} else {
-		bufp := bufPool.Get().(*[]byte)
-		_, err = cc.WriteBody(r.Body, r.ContentLength, *bufp)
-		bufPool.Put(bufp)
-	}
-	var resp *http1.Response
-	if err == nil {
-		resp, err = cc.ReadResponse(r.Method)
-	}
+	resp, err := h.send(cc, r, st, proto)
 	if err != nil {
 		cc.Close()
 		h.upstreamError(w, r, st, target, err)
