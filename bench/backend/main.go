@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"github.com/floodgate/floodgate/bench/internal/rawsys"
 	"net"
 	"os"
 	"runtime"
@@ -202,7 +203,7 @@ func (s *server) close(c *conn) {
 }
 
 func (s *server) readable(c *conn) {
-	m, err := rawRead(c.fd, c.in[c.n:])
+	m, err := rawsys.Read(c.fd, c.in[c.n:])
 	if err != nil {
 		if err == syscall.EAGAIN || err == syscall.EINTR {
 			return
@@ -333,7 +334,7 @@ func (c *conn) request(head []byte) {
 // reading from the connection until the output is drained.
 func (s *server) flush(c *conn) {
 	for len(c.out) > 0 {
-		m, err := rawWrite(c.fd, c.out)
+		m, err := rawsys.Write(c.fd, c.out)
 		if err != nil {
 			if err == syscall.EINTR {
 				continue
@@ -375,22 +376,6 @@ func (s *server) flush(c *conn) {
 
 func epollWait(ep int, events []syscall.EpollEvent, msec int) (int, error) {
 	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-func rawRead(fd int, b []byte) (int, error) {
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-func rawWrite(fd int, b []byte) (int, error) {
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
 	}

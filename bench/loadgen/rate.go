@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/floodgate/floodgate/bench/internal/rawsys"
 	"io"
 	"math"
 	"net"
@@ -198,22 +199,6 @@ func epollWait(ep int, events []syscall.EpollEvent, waitNs int64) (int, error) {
 	return int(n), nil
 }
 
-func rawRead(fd int, b []byte) (int, error) {
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-func rawWrite(fd int, b []byte) (int, error) {
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
 func (r *rateRun) connect(c *rconn) error {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -253,7 +238,7 @@ func (r *rateRun) dispatch(due int64) {
 }
 
 func (r *rateRun) send(c *rconn) {
-	m, err := rawWrite(c.fd, r.req)
+	m, err := rawsys.Write(c.fd, r.req)
 	if err == nil && m != len(r.req) {
 		err = io.ErrShortWrite
 	}
@@ -298,7 +283,7 @@ func (r *rateRun) readable(c *rconn) {
 			}
 			c.buf = append(c.buf, make([]byte, len(c.buf))...)
 		}
-		m, err := rawRead(c.fd, c.buf[c.n:])
+		m, err := rawsys.Read(c.fd, c.buf[c.n:])
 		if err == syscall.EINTR {
 			continue
 		}
