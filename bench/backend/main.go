@@ -22,13 +22,14 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"github.com/floodgate/floodgate/bench/internal/rawsys"
 	"net"
 	"os"
 	"runtime"
 	"strconv"
 	"syscall"
 	"unsafe"
+
+	"github.com/floodgate/floodgate/bench/internal/rawsys"
 )
 
 // Body is the fixed response body: 99 bytes.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/floodgate/floodgate/bench/internal/rawsys"
 	"io"
 	"math"
 	"net"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/floodgate/floodgate/bench/internal/rawsys"
 )
 
 // The rate generator is a single-threaded event loop on its own OS thread,
