@@ -216,6 +216,9 @@ func (t *Transport) dial(ctx context.Context, target Target, p *hostPool) (*Clie
 	cc.bw.w = nc
 	if !target.TLS {
 		cc.raw = rawConnOf(nc)
+		if rio := newRawIO(nc); rio != nil {
+			cc.br.rd, cc.bw.w, cc.bw.raw = rio, rio, rio
+		}
 	}
 	return cc, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 // Buffers come from size-classed pools so that an idle connection holds no
@@ -138,7 +139,11 @@ func (b *bufReader) waitFirst() error {
 	err := b.raw.Read(func(fd uintptr) bool {
 		bp := getBuf(smallBuf)
 		for {
-			n, rerr = syscall.Read(int(fd), *bp)
+			m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&(*bp)[0])), uintptr(len(*bp)))
+			n, rerr = int(m), nil
+			if e != 0 {
+				n, rerr = 0, e
+			}
 			if rerr != syscall.EINTR {
 				break
 			}

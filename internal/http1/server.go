@@ -191,6 +191,9 @@ func (s *Server) ServeConn(nc net.Conn, tlsState *tls.ConnectionState) {
 	c.bw.w = nc
 	if tlsState == nil {
 		c.br.raw = rawConnOf(nc)
+		if rio := newRawIO(nc); rio != nil {
+			c.br.rd, c.bw.w, c.bw.raw = rio, rio, rio
+		}
 	}
 	c.fd = socketFD(nc)
 	ctx := context.Background()

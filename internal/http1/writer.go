@@ -10,6 +10,7 @@ import (
 // straight to the connection together with what is pending, in one writev.
 type bufWriter struct {
 	w    io.Writer
+	raw  *rawIO // set for plain TCP: writev without the runtime's syscall path
 	bufp *[]byte
 	buf  []byte // len = bytes pending
 	iov  net.Buffers
@@ -49,9 +50,15 @@ func (b *bufWriter) Write(p []byte) (int, error) {
 		return n, err
 	}
 	// pending + p in one syscall.
-	b.iov = append(b.iov[:0], b.buf, p)
 	pending := int64(len(b.buf))
-	n, err := b.iov.WriteTo(b.w)
+	var n int64
+	var err error
+	if b.raw != nil {
+		n, err = b.raw.writev(b.buf, p)
+	} else {
+		b.iov = append(b.iov[:0], b.buf, p)
+		n, err = b.iov.WriteTo(b.w)
+	}
 	b.buf = b.buf[:0]
 	b.iov = b.iov[:0]
 	if err != nil {
