@@ -36,6 +36,10 @@ func TestExamplesAreValid(t *testing.T) {
 			if err := os.WriteFile(path, data, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			// Files the examples refer to (discovery target lists).
+			if err := os.CopyFS(filepath.Join(dir, "targets"), os.DirFS("targets")); err != nil {
+				t.Fatal(err)
+			}
 			certs := filepath.Join(dir, "certs")
 			os.MkdirAll(certs, 0o755)
 			for _, name := range []string{"api", "www", "backend-ca"} {

@@ -7,7 +7,8 @@
 //	GET  /status     version, last reload outcome (with errors), uptime
 //	GET  /config     the configuration being served, as JSON, secrets redacted
 //	GET  /routes     compiled routes
-//	GET  /upstreams  pools and targets with live counters
+//	GET  /upstreams  pools and targets: health, ejections, load, latency
+//	POST /upstreams/{name}/weights  change a target's weight at runtime
 //	POST /reload     reload the configuration file; 200 or 422 with the errors
 //	GET  /metrics    Prometheus exposition
 //	GET  /debug/pprof/...  Go profiles (CPU, heap, goroutines, trace)
@@ -16,6 +17,7 @@ package admin
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/pprof"
 	"reflect"
@@ -51,6 +53,7 @@ func New(gw Gateway, m *telemetry.Metrics, version string) http.Handler {
 	mux.HandleFunc("GET /config", a.config)
 	mux.HandleFunc("GET /routes", a.routes)
 	mux.HandleFunc("GET /upstreams", a.upstreams)
+	mux.HandleFunc("POST /upstreams/{name}/weights", a.setWeight)
 	mux.HandleFunc("POST /reload", a.reload)
 	mux.HandleFunc("/reload", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "POST")
@@ -127,17 +130,34 @@ func (a *api) routes(w http.ResponseWriter, r *http.Request) {
 }
 
 type targetJSON struct {
-	URL      string `json:"url"`
-	Address  string `json:"address"`
-	Weight   int    `json:"weight"`
-	InFlight int64  `json:"in_flight"`
-	Requests uint64 `json:"requests"`
-	Failures uint64 `json:"failures"`
+	URL           string            `json:"url"`
+	Address       string            `json:"address"`
+	Weight        int               `json:"weight"`
+	State         string            `json:"state"`
+	Reason        string            `json:"reason,omitempty"`
+	EjectedUntil  *time.Time        `json:"ejected_until,omitempty"`
+	InFlight      int64             `json:"in_flight"`
+	Requests      uint64            `json:"requests"`
+	Failures      uint64            `json:"failures"`
+	LatencyEWMAms float64           `json:"latency_ewma_ms"`
+	Ejections     map[string]uint64 `json:"ejections,omitempty"`
+	Probe         *probeJSON        `json:"probe,omitempty"`
+}
+
+type probeJSON struct {
+	Healthy   bool      `json:"healthy"`
+	LastCheck time.Time `json:"last_check"`
+	Error     string    `json:"error,omitempty"`
 }
 
 type poolJSON struct {
 	Name     string       `json:"name"`
 	Protocol string       `json:"protocol"`
+	Balancer string       `json:"balancer"`
+	Breaker  string       `json:"breaker,omitempty"`
+	InUse    *int64       `json:"concurrency,omitempty"`
+	Queued   *int64       `json:"queued,omitempty"`
+	Eligible int          `json:"eligible"`
 	Targets  []targetJSON `json:"targets"`
 }
 
@@ -148,17 +168,58 @@ func (a *api) upstreams(w http.ResponseWriter, r *http.Request) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	now := time.Now()
 	out := make([]poolJSON, 0, len(names))
 	for _, n := range names {
 		p := pools[n]
-		pj := poolJSON{Name: n, Protocol: p.Protocol().String()}
+		pj := poolJSON{Name: n, Protocol: p.Protocol().String(), Balancer: p.Algorithm(), Eligible: len(p.Eligible())}
+		if b := p.Breaker(); b != nil {
+			pj.Breaker = b.State().String()
+		}
+		if l := p.Limits(); l != nil {
+			inUse, queued := l.InUse(), l.Waiting()
+			pj.InUse, pj.Queued = &inUse, &queued
+		}
 		for _, t := range p.Targets() {
-			pj.Targets = append(pj.Targets, targetJSON{URL: t.URL, Address: t.Addr, Weight: t.Weight,
-				InFlight: t.InFlight.Load(), Requests: t.Requests.Load(), Failures: t.Failures.Load()})
+			tj := targetJSON{URL: t.URL, Address: t.Addr, Weight: t.Weight(), State: t.State(now), Reason: t.Reason(),
+				InFlight: t.InFlight(), Requests: t.Requests(), Failures: t.Failures(),
+				LatencyEWMAms: float64(t.Latency().Microseconds()) / 1000, Ejections: t.Ejections()}
+			if u := t.EjectedUntil(); !u.IsZero() {
+				tj.EjectedUntil = &u
+			}
+			if ok, errText, last, known := p.ProbeStatus(t); known {
+				tj.Probe = &probeJSON{Healthy: ok, LastCheck: last, Error: errText}
+			}
+			pj.Targets = append(pj.Targets, tj)
 		}
 		out = append(out, pj)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"upstreams": out})
+}
+
+// setWeight changes a target's weight at runtime:
+// POST /upstreams/{name}/weights {"target": "<url or host:port>", "weight": 5}.
+// The change lasts until the next configuration reload that rebuilds the
+// pool (used by canary rollouts, which drive it continuously).
+func (a *api) setWeight(w http.ResponseWriter, r *http.Request) {
+	p := a.gw.Pools()[r.PathValue("name")]
+	if p == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "no upstream " + strconv.Quote(r.PathValue("name"))})
+		return
+	}
+	var req struct {
+		Target string `json:"target"`
+		Weight int    `json:"weight"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || req.Target == "" || req.Weight < 1 || req.Weight > 1_000_000 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad_request", "message": `body must be {"target": "<url or host:port>", "weight": 1..1000000}`})
+		return
+	}
+	if !p.SetWeight(req.Target, req.Weight) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "no target " + strconv.Quote(req.Target) + " in upstream " + p.Name()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"upstream": p.Name(), "target": req.Target, "weight": req.Weight})
 }
 
 func (a *api) reload(w http.ResponseWriter, r *http.Request) {

@@ -33,6 +33,10 @@ func FuzzParse(f *testing.F) {
 		"? [a]\n: b\n",
 		"listeners: {address: !!binary aGVsbG8=}\n",
 		"shutdown: {grace_period: 1e300h}\nlisteners: [{max_header_bytes: 1e300}]\n",
+		"listeners: [{address: \":1\"}]\nupstreams:\n  - name: u\n    discovery: {dns: {name: _a._tcp.b., type: SRV, resolver: \"[::1]:53\", min_ttl: 2s, max_ttl: 1s}, file: {path: /dev/null}}\n",
+		"upstreams:\n  - name: u\n    protocol: h2c\n    discovery: {file: {path: fuzz_test.go}}\n    balancer: {algorithm: hash, hash_key: {source: client-ip, name: x}, affinity: {cookie: \"a b\"}}\n",
+		"upstreams:\n  - name: u\n    targets: [http://a:1]\n    health: {panic_threshold: 1e2, active: {type: grpc, expected_status: \"399-200,,\", jitter: 60%, interval: 1ms, timeout: 2ms}, passive: {failure_rate: [1]}}\n",
+		"upstreams:\n  - name: u\n    targets: [http://a:1]\n    breaker: {consecutive_failures: 0}\n    retries: {attempts: 11, on_status: [404, 502, 502], budget: 0%, min_per_second: 0, buffer_body: &m -1}\n    limits: {queue: -1, queue_timeout: 1ns}\n    timeouts: {tls_handshake: 1s, deadline_header: \"a b\"}\nroutes:\n  - {echo: true, retries: {buffer_body: *m}, limits: {}}\n",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

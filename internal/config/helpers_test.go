@@ -97,3 +97,34 @@ func messages(t *testing.T, err error, dir string) []string {
 	}
 	return out
 }
+
+// writeTargetFiles writes discovery files into dir:
+//
+//	targets.yaml          two valid targets, a string and a mapping
+//	targets.json          the same in JSON, one of them https
+//	targets-https.yaml    one https target
+//	targets-empty.yaml    nothing (an empty list)
+//	targets-map.yaml      a mapping instead of a list
+//	targets-bad-url.yaml  an ftp URL on line 2 and a URL with a path on line 3
+//	targets-weight.yaml   a weight out of range on line 2
+//	targets-syntax.yaml   a YAML syntax error on line 3
+//	targets-typo.yaml     a misspelt key on line 1
+func writeTargetFiles(t testing.TB, dir string) {
+	t.Helper()
+	files := map[string]string{
+		"targets.yaml":         "# written by the deploy tool\n- http://10.0.0.1:8080\n- {url: http://10.0.0.2:8080, weight: 3}\n",
+		"targets.json":         `["http://10.0.0.3:80", {"url": "https://10.0.0.4:443", "weight": 2}]`,
+		"targets-https.yaml":   "- https://10.0.0.5:8443\n",
+		"targets-empty.yaml":   "# no targets yet\n",
+		"targets-map.yaml":     "targets:\n  - http://a:1\n",
+		"targets-bad-url.yaml": "- http://a:1\n- ftp://b:21\n- http://c:1/x\n",
+		"targets-weight.yaml":  "- http://a:1\n- {url: http://b:1, weight: 2000000}\n",
+		"targets-syntax.yaml":  "- http://a:1\n- http://b:1\n- [http://c:1\n",
+		"targets-typo.yaml":    "- {url: http://a:1, wieght: 2}\n",
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -61,15 +61,11 @@ func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, 
 	if perr != nil {
 		return nil, nil, Errors{*perr}
 	}
-
-	d := &decoder{
-		src:      src,
-		active:   map[*yaml.Node]bool{},
-		expanded: map[*yaml.Node]bool{},
-		seen:     map[Error]bool{},
-		structs:  map[reflect.Type]*structInfo{},
-		failed:   map[string]bool{},
+	if root == nil {
+		return nil, nil, Errors{{File: file, Msg: "the config file is empty"}}
 	}
+
+	d := newDecoder(src)
 	d.expandEnv(root, "", env)
 	var cfg Config
 	ok := root.Kind == yaml.MappingNode
@@ -106,6 +102,18 @@ func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, 
 	return nil, nil, errs
 }
 
+// newDecoder returns a decoder recording positions into src.
+func newDecoder(src *Source) *decoder {
+	return &decoder{
+		src:      src,
+		active:   map[*yaml.Node]bool{},
+		expanded: map[*yaml.Node]bool{},
+		seen:     map[Error]bool{},
+		structs:  map[reflect.Type]*structInfo{},
+		failed:   map[string]bool{},
+	}
+}
+
 // Source remembers where each field came from, so later stages (the compiler
 // in internal/gateway) can report positioned errors for the same paths the
 // loader uses: "routes[3].match.path", "upstreams[0].targets[1].url",
@@ -136,6 +144,18 @@ func (s *Source) Pos(path string) (line, col int) {
 		}
 		path = parentPath(path)
 	}
+}
+
+// Written reports whether path was written in the file (directly or through
+// a "<<" merge), as opposed to left out. Most fields treat 0 as "the
+// default", but for some an explicit 0 means something else ("off"); this is
+// how to tell the two apart.
+func (s *Source) Written(path string) bool {
+	if s == nil {
+		return false
+	}
+	_, ok := s.pos[path]
+	return ok
 }
 
 // FromEnv reports whether the value at path was produced by ${ENV}
@@ -263,7 +283,8 @@ func describeFileError(err error) string {
 // YAML parsing
 
 // parseDocument parses data into the single document's root node, or returns
-// one positioned Error.
+// one positioned Error. A file without a document (empty, or comments only)
+// gives neither: what that means is the caller's business.
 func parseDocument(file string, data []byte) (root *yaml.Node, perr *Error) {
 	fail := func(line int, format string, args ...any) (*yaml.Node, *Error) {
 		return nil, &Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)}
@@ -297,7 +318,7 @@ func parseDocument(file string, data []byte) (root *yaml.Node, perr *Error) {
 		}
 	}
 	if len(docs) == 0 {
-		return fail(0, "the config file is empty")
+		return nil, nil
 	}
 	return docs[0], nil
 }
@@ -675,7 +696,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		d.mark(path+".url", n)
 		v.Set(reflect.ValueOf(Target{URL: n.Value}))
 		return
-	case t == reflect.TypeFor[Duration]() || t == reflect.TypeFor[ByteSize]():
+	case t == reflect.TypeFor[Duration]() || t == reflect.TypeFor[ByteSize]() || t == reflect.TypeFor[Percent]():
 		if n.Kind != yaml.ScalarNode {
 			d.typeError(n, t, path)
 			return
@@ -709,6 +730,8 @@ func describeType(t reflect.Type) string {
 		return "a duration such as 10s or 250ms"
 	case reflect.TypeFor[ByteSize]():
 		return "a size such as 1048576 or 64KiB"
+	case reflect.TypeFor[Percent]():
+		return "a percentage such as 20%"
 	case reflect.TypeFor[Target]():
 		return "a URL or a mapping with url and weight"
 	}
@@ -869,8 +892,33 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		d.mark(kpath, p.key)
+		if allowsMinusOne(v.Type(), key) && d.minusOne(p.value, v.Field(i), kpath) {
+			return
+		}
 		d.decode(p.value, v.Field(i), kpath)
 	})
+}
+
+// allowsMinusOne lists the ByteSize fields whose documentation gives -1 a
+// meaning ("never"). ByteSize itself refuses negative sizes, as every other
+// size field wants.
+func allowsMinusOne(t reflect.Type, key string) bool {
+	return t == reflect.TypeFor[Retries]() && key == "buffer_body"
+}
+
+// minusOne stores -1 into v when n is the scalar -1, and reports whether it did.
+func (d *decoder) minusOne(n *yaml.Node, v reflect.Value, path string) bool {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.ScalarNode || strings.TrimSpace(n.Value) != "-1" {
+		return false
+	}
+	if d.expanded[n] {
+		d.src.env[path] = true
+	}
+	v.SetInt(-1)
+	return true
 }
 
 // eachKey calls fn for each key of mapping n (merge keys resolved), in

@@ -21,6 +21,12 @@ upstreams:
 routes:
 `
 
+// upstreamsHead starts an upstreams list on line 3.
+const upstreamsHead = "listeners: [{address: \":8080\"}]\nupstreams:\n"
+
+// policyBase is a valid upstream whose further fields start on line 5.
+const policyBase = upstreamsHead + "  - name: u\n    targets: [http://a:1]\n"
+
 const validName8 = "valid fields are admin, listeners, upstreams, routes, access_log, shutdown"
 
 // mergeBomb nests "<<" merges ten wide: level k merges 10^k copies.
@@ -51,6 +57,8 @@ func TestParseErrors(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "a-dir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+
+	writeTargetFiles(t, dir)
 
 	tests := []struct {
 		name string
@@ -412,7 +420,7 @@ upstreams:
 		{
 			name: "upstream without targets",
 			src:  "listeners: [{address: \":8080\"}]\nupstreams:\n  - name: u\n",
-			want: []string{"floodgate.yaml:3: upstreams[0].targets: at least one target is required"},
+			want: []string{"floodgate.yaml:3: upstreams[0].targets: at least one target or a discovery source is required"},
 		},
 		{
 			name: "target URLs",
@@ -689,6 +697,744 @@ routes:
 				"floodgate.yaml:5: shutdown.grace_period: 48h0m0s is longer than the maximum of 24h",
 			},
 		},
+		// Upstream policies: discovery, balancer, health, breaker, retries,
+		// limits, timeouts. Files named targets*.yaml are from writeTargetFiles.
+		{
+			name: "discovery without a source",
+			src:  upstreamsHead + "  - name: u\n    discovery: {}\n",
+			want: []string{
+				`floodgate.yaml:4: upstreams[0].discovery: no discovery source; set dns or file`,
+			},
+		},
+		{
+			name: "dns name required",
+			src: upstreamsHead + `  - name: u
+    discovery:
+      dns: {port: 80}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].discovery.dns.name: required (a DNS name, e.g. users.default.svc.cluster.local)`,
+			},
+		},
+		{
+			name: "dns name as URL or with port",
+			src: upstreamsHead + `  - name: a
+    discovery:
+      dns: {name: "http://users:80", port: 80}
+  - name: b
+    discovery:
+      dns: {name: "users.internal:80", port: 80}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].discovery.dns.name: "http://users:80" is a URL; write the DNS name alone (users.internal) and set scheme and port`,
+				`floodgate.yaml:8: upstreams[1].discovery.dns.name: "users.internal:80" must not include a port; set port instead`,
+			},
+		},
+		{
+			name: "dns name syntax",
+			src: upstreamsHead + `  - name: a
+    discovery: {dns: {name: users..internal, port: 80}}
+  - name: b
+    discovery: {dns: {name: -users.internal, port: 80}}
+  - name: c
+    discovery: {dns: {name: "users!.internal", port: 80}}
+  - name: d
+    discovery: {dns: {name: _http._tcp.users.internal., type: SRV}}
+`,
+			want: []string{
+				`floodgate.yaml:4: upstreams[0].discovery.dns.name: empty label in DNS name "users..internal"`,
+				`floodgate.yaml:6: upstreams[1].discovery.dns.name: label "-users" in DNS name "-users.internal" starts or ends with '-'`,
+				`floodgate.yaml:8: upstreams[2].discovery.dns.name: invalid character '!' in DNS name "users!.internal"`,
+			},
+		},
+		{
+			name: "dns name lengths",
+			src:  upstreamsHead + "  - name: a\n    discovery: {dns: {name: " + strings.Repeat("a", 64) + ".internal, port: 80}}\n  - name: b\n    discovery: {dns: {name: " + strings.TrimSuffix(strings.Repeat(strings.Repeat("b", 50)+".", 5), ".") + ", port: 80}}\n",
+			want: []string{
+				`floodgate.yaml:4: upstreams[0].discovery.dns.name: label "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" is 64 characters long; the limit is 63`,
+				`floodgate.yaml:6: upstreams[1].discovery.dns.name: DNS name is 254 characters long; the limit is 253`,
+			},
+		},
+		{
+			name: "dns type",
+			src: upstreamsHead + `  - name: a
+    discovery: {dns: {name: users, type: srv}}
+  - name: b
+    discovery: {dns: {name: users, type: AAA, port: 80}}
+  - name: c
+    discovery: {dns: {name: users, type: MX, port: 80}}
+`,
+			want: []string{
+				`floodgate.yaml:4: upstreams[0].discovery.dns.type: invalid value "srv"; must be one of A, AAAA, A+AAAA, SRV (did you mean "SRV"?)`,
+				`floodgate.yaml:6: upstreams[1].discovery.dns.type: invalid value "AAA"; must be one of A, AAAA, A+AAAA, SRV (did you mean "AAAA"?)`,
+				`floodgate.yaml:8: upstreams[2].discovery.dns.type: invalid value "MX"; must be one of A, AAAA, A+AAAA, SRV`,
+			},
+		},
+		{
+			name: "dns port required",
+			src: upstreamsHead + `  - name: a
+    discovery:
+      dns: {name: users}
+  - name: b
+    discovery:
+      dns: {name: users, type: AAAA}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].discovery.dns.port: required with type A (the default): address records carry no port (only SRV records do)`,
+				`floodgate.yaml:8: upstreams[1].discovery.dns.port: required with type AAAA: address records carry no port (only SRV records do)`,
+			},
+		},
+		{
+			name: "dns port with SRV and out of range",
+			src: upstreamsHead + `  - name: a
+    discovery:
+      dns:
+        name: _http._tcp.users
+        type: SRV
+        port: 80
+  - name: b
+    discovery:
+      dns: {name: users, port: 70000}
+`,
+			want: []string{
+				`floodgate.yaml:8: upstreams[0].discovery.dns.port: not used with type SRV: the SRV records give the ports`,
+				`floodgate.yaml:11: upstreams[1].discovery.dns.port: port 70000 is out of range 1-65535`,
+			},
+		},
+		{
+			name: "dns scheme",
+			src: upstreamsHead + `  - name: a
+    discovery:
+      dns: {name: users, port: 80, scheme: ftp}
+  - name: b
+    protocol: h2
+    discovery:
+      dns: {name: users, port: 443}
+  - name: c
+    protocol: h2c
+    discovery:
+      dns: {name: users, port: 80, scheme: https}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].discovery.dns.scheme: invalid value "ftp"; must be one of http, https`,
+				`floodgate.yaml:9: upstreams[1].discovery.dns.scheme: protocol h2 is HTTP/2 over TLS and needs scheme https`,
+				`floodgate.yaml:13: upstreams[2].discovery.dns.scheme: protocol h2c is cleartext HTTP/2 and needs scheme http`,
+			},
+		},
+		{
+			name: "dns resolver",
+			src: upstreamsHead + `  - name: a
+    discovery: {dns: {name: users, port: 80, resolver: 10.0.0.2}}
+  - name: b
+    discovery: {dns: {name: users, port: 80, resolver: ":53"}}
+  - name: c
+    discovery: {dns: {name: users, port: 80, resolver: "10.0.0.2:0"}}
+  - name: d
+    discovery: {dns: {name: users, port: 80, resolver: "[::1]:53"}}
+`,
+			want: []string{
+				`floodgate.yaml:4: upstreams[0].discovery.dns.resolver: invalid address "10.0.0.2": missing port in address; write host:port, e.g. 10.0.0.2:53`,
+				`floodgate.yaml:6: upstreams[1].discovery.dns.resolver: ":53" has no host; write host:port, e.g. 10.0.0.2:53`,
+				`floodgate.yaml:8: upstreams[2].discovery.dns.resolver: invalid port 0 in "10.0.0.2:0": must be 1-65535`,
+			},
+		},
+		{
+			name: "dns ttl",
+			src: upstreamsHead + `  - name: u
+    discovery:
+      dns:
+        name: users
+        port: 80
+        min_ttl: 10m
+        max_ttl: 5m
+`,
+			want: []string{
+				`floodgate.yaml:8: upstreams[0].discovery.dns.min_ttl: min_ttl 10m0s is longer than max_ttl 5m0s`,
+			},
+		},
+		{
+			name: "file path required and missing",
+			src: upstreamsHead + `  - name: a
+    discovery:
+      file: {}
+  - name: b
+    discovery:
+      file: {path: nowhere.yaml}
+  - name: c
+    discovery:
+      file: {path: a-dir}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].discovery.file.path: required`,
+				`floodgate.yaml:8: upstreams[1].discovery.file.path: cannot read "nowhere.yaml" (resolved to nowhere.yaml): no such file or directory`,
+				`floodgate.yaml:11: upstreams[2].discovery.file.path: cannot read "a-dir" (resolved to a-dir): not a regular file`,
+			},
+		},
+		{
+			name: "file not a list",
+			src: upstreamsHead + `  - name: u
+    discovery:
+      file: {path: targets-map.yaml}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].discovery.file.path: invalid targets file: targets-map.yaml:1: expected a list of targets (URL strings or {url, weight} mappings), got a mapping`,
+			},
+		},
+		{
+			name: "file with a bad URL",
+			src: upstreamsHead + `  - name: u
+    discovery:
+      file:
+        path: targets-bad-url.yaml
+`,
+			want: []string{
+				`floodgate.yaml:6: upstreams[0].discovery.file.path: invalid targets file: targets-bad-url.yaml:2: [1].url: unsupported scheme "ftp" in "ftp://b:21"; use http or https`,
+			},
+		},
+		{
+			name: "file weight, syntax, typo",
+			src: upstreamsHead + `  - name: a
+    discovery: {file: {path: targets-weight.yaml}}
+  - name: b
+    discovery: {file: {path: targets-syntax.yaml}}
+  - name: c
+    discovery: {file: {path: targets-typo.yaml}}
+`,
+			want: []string{
+				`floodgate.yaml:4: upstreams[0].discovery.file.path: invalid targets file: targets-weight.yaml:2: [1].weight: weight 2000000 is out of range 1-1000000`,
+				`floodgate.yaml:6: upstreams[1].discovery.file.path: invalid targets file: targets-syntax.yaml:3: did not find expected ',' or ']'`,
+				`floodgate.yaml:8: upstreams[2].discovery.file.path: invalid targets file: targets-typo.yaml:1: [0].wieght: unknown field "wieght"; did you mean "weight"?`,
+			},
+		},
+		{
+			name: "file targets and protocol",
+			src: upstreamsHead + `  - name: u
+    protocol: h2c
+    discovery: {file: {path: targets.json}}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].discovery.file.path: invalid targets file: targets.json:1: [1].url: protocol h2c is cleartext HTTP/2 and needs http targets, got "https://10.0.0.4:443"`,
+			},
+		},
+		{
+			name: "balancer algorithm",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    balancer: {algorithm: round-robin}
+  - name: b
+    targets: [http://a:1]
+    balancer: {algorithm: leastconn}
+  - name: c
+    targets: [http://a:1]
+    balancer: {algorithm: random}
+  - name: d
+    targets: [http://a:1]
+    balancer: {algorithm: P2C}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].balancer.algorithm: invalid value "round-robin"; must be one of p2c, round_robin, weighted_round_robin, least_conn, hash (did you mean "round_robin"?)`,
+				`floodgate.yaml:8: upstreams[1].balancer.algorithm: invalid value "leastconn"; must be one of p2c, round_robin, weighted_round_robin, least_conn, hash (did you mean "least_conn"?)`,
+				`floodgate.yaml:11: upstreams[2].balancer.algorithm: invalid value "random"; must be one of p2c, round_robin, weighted_round_robin, least_conn, hash`,
+				`floodgate.yaml:14: upstreams[3].balancer.algorithm: invalid value "P2C"; must be one of p2c, round_robin, weighted_round_robin, least_conn, hash (did you mean "p2c"?)`,
+			},
+		},
+		{
+			name: "hash without hash_key",
+			src:  policyBase + "    balancer:\n      algorithm: hash\n",
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].balancer.hash_key: required with algorithm hash: set source (header, cookie, query, jwt_claim or client_ip) and name`,
+			},
+		},
+		{
+			name: "hash_key without hash",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    balancer:
+      algorithm: round_robin
+      hash_key: {source: client_ip}
+  - name: b
+    targets: [http://a:1]
+    balancer:
+      hash_key: {source: client_ip}
+  - name: c
+    targets: [http://a:1]
+    balancer:
+      algorithm: rr
+      hash_key: {source: client_ip}
+`,
+			want: []string{
+				`floodgate.yaml:7: upstreams[0].balancer.hash_key: only used with algorithm hash, and this upstream uses algorithm round_robin`,
+				`floodgate.yaml:11: upstreams[1].balancer.hash_key: only used with algorithm hash, and this upstream uses the default algorithm, p2c`,
+				`floodgate.yaml:15: upstreams[2].balancer.algorithm: invalid value "rr"; must be one of p2c, round_robin, weighted_round_robin, least_conn, hash`,
+			},
+		},
+		{
+			name: "hash_key source",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    balancer:
+      algorithm: hash
+      hash_key: {name: X-User}
+  - name: b
+    targets: [http://a:1]
+    balancer:
+      algorithm: hash
+      hash_key: {source: client-ip}
+  - name: c
+    targets: [http://a:1]
+    balancer:
+      algorithm: hash
+      hash_key: {source: headr, name: X-User}
+`,
+			want: []string{
+				`floodgate.yaml:7: upstreams[0].balancer.hash_key.source: required (header, cookie, query, jwt_claim or client_ip)`,
+				`floodgate.yaml:12: upstreams[1].balancer.hash_key.source: invalid value "client-ip"; must be one of header, cookie, query, jwt_claim, client_ip (did you mean "client_ip"?)`,
+				`floodgate.yaml:17: upstreams[2].balancer.hash_key.source: invalid value "headr"; must be one of header, cookie, query, jwt_claim, client_ip (did you mean "header"?)`,
+			},
+		},
+		{
+			name: "hash_key name",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    balancer:
+      algorithm: hash
+      hash_key: {source: header}
+  - name: b
+    targets: [http://a:1]
+    balancer:
+      algorithm: hash
+      hash_key: {source: client_ip, name: X-Forwarded-For}
+  - name: c
+    targets: [http://a:1]
+    balancer:
+      algorithm: hash
+      hash_key: {source: jwt_claim}
+`,
+			want: []string{
+				`floodgate.yaml:7: upstreams[0].balancer.hash_key.name: required with source header: the header to hash`,
+				`floodgate.yaml:12: upstreams[1].balancer.hash_key.name: not used with source client_ip`,
+				`floodgate.yaml:17: upstreams[2].balancer.hash_key.name: required with source jwt_claim: the claim to hash`,
+			},
+		},
+		{
+			name: "hash_key invalid names",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    balancer:
+      algorithm: hash
+      hash_key: {source: header, name: "X User"}
+  - name: b
+    targets: [http://a:1]
+    balancer:
+      algorithm: hash
+      hash_key: {source: cookie, name: "sess;id"}
+`,
+			want: []string{
+				`floodgate.yaml:7: upstreams[0].balancer.hash_key.name: invalid header name "X User"`,
+				`floodgate.yaml:12: upstreams[1].balancer.hash_key.name: invalid cookie name "sess;id"`,
+			},
+		},
+		{
+			name: "affinity",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    balancer:
+      affinity: {cookie: "my cookie"}
+  - name: b
+    targets: [http://a:1]
+    balancer:
+      algorithm: hash
+      hash_key: {source: client_ip}
+      affinity: {cookie: fg}
+  - name: c
+    targets: [http://a:1]
+    balancer:
+      affinity: {ttl: -1h}
+`,
+			want: []string{
+				"floodgate.yaml:6: upstreams[0].balancer.affinity.cookie: invalid cookie name \"my cookie\"; use letters, digits and !#$%&'*+-.^_`|~",
+				`floodgate.yaml:12: upstreams[1].balancer.affinity: cannot be combined with algorithm hash: the hash already sends each key to the same target, and the affinity cookie would override it with whichever target served the client first; use one or the other`,
+				`floodgate.yaml:16: upstreams[2].balancer.affinity.ttl: duration "-1h" is negative`,
+			},
+		},
+		{
+			name: "active type",
+			src:  policyBase + "    health:\n      active: {type: https}\n",
+			want: []string{
+				`floodgate.yaml:6: upstreams[0].health.active.type: invalid value "https"; must be one of http, tcp, grpc (did you mean "http"?)`,
+			},
+		},
+		{
+			name: "active http fields",
+			src: policyBase + `    health:
+      active:
+        path: healthz
+        host: api.internal/healthz
+        grpc_service: users.v1
+`,
+			want: []string{
+				`floodgate.yaml:7: upstreams[0].health.active.path: must start with "/", got "healthz"`,
+				`floodgate.yaml:8: upstreams[0].health.active.host: host "api.internal/healthz" must not contain '/'; the probe's path goes in path`,
+				`floodgate.yaml:9: upstreams[0].health.active.grpc_service: not used by http probes; grpc_service is for type grpc`,
+			},
+		},
+		{
+			name: "expected_status",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    health: {active: {expected_status: 2xx}}
+  - name: b
+    targets: [http://a:1]
+    health: {active: {expected_status: "399-200"}}
+  - name: c
+    targets: [http://a:1]
+    health: {active: {expected_status: "200,,204"}}
+  - name: d
+    targets: [http://a:1]
+    health: {active: {expected_status: "200-600"}}
+  - name: e
+    targets: [http://a:1]
+    health: {active: {expected_status: "99, 200"}}
+  - name: f
+    targets: [http://a:1]
+    health: {active: {expected_status: "200-"}}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].health.active.expected_status: invalid status "2xx"; write statuses and ranges, e.g. "200-399" or "200,204"`,
+				`floodgate.yaml:8: upstreams[1].health.active.expected_status: range "399-200" is reversed; write 200-399`,
+				`floodgate.yaml:11: upstreams[2].health.active.expected_status: empty item in "200,,204"; write statuses and ranges separated by commas, e.g. "200,204"`,
+				`floodgate.yaml:14: upstreams[3].health.active.expected_status: status 600 is out of range 100-599`,
+				`floodgate.yaml:17: upstreams[4].health.active.expected_status: status 99 is out of range 100-599`,
+				`floodgate.yaml:20: upstreams[5].health.active.expected_status: invalid status "200-"; write statuses and ranges, e.g. "200-399" or "200,204"`,
+			},
+		},
+		{
+			name: "tcp probe fields",
+			src: policyBase + `    health:
+      active:
+        type: tcp
+        path: /healthz
+        host: a
+        expected_status: "200"
+        body_contains: ok
+        grpc_service: x
+`,
+			want: []string{
+				`floodgate.yaml:8: upstreams[0].health.active.path: not used by tcp probes, which only open a connection`,
+				`floodgate.yaml:9: upstreams[0].health.active.host: not used by tcp probes, which only open a connection`,
+				`floodgate.yaml:10: upstreams[0].health.active.expected_status: not used by tcp probes, which only open a connection`,
+				`floodgate.yaml:11: upstreams[0].health.active.body_contains: not used by tcp probes, which only open a connection`,
+				`floodgate.yaml:12: upstreams[0].health.active.grpc_service: not used by tcp probes, which only open a connection`,
+			},
+		},
+		{
+			name: "grpc probe fields and protocol",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    health:
+      active:
+        type: grpc
+        path: /healthz
+        expected_status: "200"
+        body_contains: ok
+  - name: b
+    protocol: http1
+    targets: [http://a:1]
+    health:
+      active: {type: grpc}
+`,
+			want: []string{
+				`floodgate.yaml:7: upstreams[0].health.active.type: grpc probes need HTTP/2, but the upstream's protocol is http1 (the default); set protocol to h2c or h2`,
+				`floodgate.yaml:8: upstreams[0].health.active.path: not used by grpc probes, which call grpc.health.v1.Health/Check`,
+				`floodgate.yaml:9: upstreams[0].health.active.expected_status: not used by grpc probes, which call grpc.health.v1.Health/Check`,
+				`floodgate.yaml:10: upstreams[0].health.active.body_contains: not used by grpc probes, which call grpc.health.v1.Health/Check`,
+				`floodgate.yaml:15: upstreams[1].health.active.type: grpc probes need HTTP/2, but the upstream's protocol is http1; set protocol to h2c or h2`,
+			},
+		},
+		{
+			name: "probe timing",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    health:
+      active: {interval: 50ms, timeout: 5ms}
+  - name: b
+    targets: [http://a:1]
+    health:
+      active:
+        interval: 1s
+        timeout: 2s
+`,
+			want: []string{
+				`floodgate.yaml:6: upstreams[0].health.active.interval: 50ms is below the minimum of 100ms`,
+				`floodgate.yaml:6: upstreams[0].health.active.timeout: 5ms is below the minimum of 10ms`,
+				`floodgate.yaml:12: upstreams[1].health.active.timeout: timeout 2s is longer than interval 1s; a probe must end before the next one starts`,
+			},
+		},
+		{
+			name: "probe jitter and thresholds",
+			src: policyBase + `    health:
+      active:
+        jitter: 60%
+        healthy_threshold: 101
+        unhealthy_threshold: -1
+`,
+			want: []string{
+				`floodgate.yaml:7: upstreams[0].health.active.jitter: 60% is above the maximum of 50%`,
+				`floodgate.yaml:8: upstreams[0].health.active.healthy_threshold: 101 is out of range 1-100`,
+				`floodgate.yaml:9: upstreams[0].health.active.unhealthy_threshold: -1 is out of range 1-100`,
+			},
+		},
+		{
+			name: "percent syntax",
+			src: policyBase + `    health:
+      panic_threshold: ten%
+      active:
+        jitter: 150%
+      passive:
+        failure_rate: 1e2
+    breaker:
+      failure_ratio: {value: 20}
+`,
+			want: []string{
+				`floodgate.yaml:6: upstreams[0].health.panic_threshold: invalid percentage "ten%"; write e.g. 20%`,
+				`floodgate.yaml:8: upstreams[0].health.active.jitter: percentage "150%" is outside 0%-100%`,
+				`floodgate.yaml:10: upstreams[0].health.passive.failure_rate: invalid percentage "1e2"; write e.g. 20%`,
+				`floodgate.yaml:12: upstreams[0].breaker.failure_ratio: expected a percentage such as 20%, got a mapping`,
+			},
+		},
+		{
+			name: "passive counts",
+			src: policyBase + `    health:
+      passive:
+        consecutive_failures: 1001
+        min_requests: -1
+        window: 500ms
+`,
+			want: []string{
+				`floodgate.yaml:7: upstreams[0].health.passive.consecutive_failures: 1001 is out of range 1-1000`,
+				`floodgate.yaml:8: upstreams[0].health.passive.min_requests: -1 is out of range: at least 1`,
+				`floodgate.yaml:9: upstreams[0].health.passive.window: 500ms is below the minimum of 1s`,
+			},
+		},
+		{
+			name: "passive durations",
+			src: policyBase + `    health:
+      passive:
+        slow_threshold: 5ms
+        hang_timeout: 1ms
+        base_ejection: 2m
+        max_ejection: 1m
+`,
+			want: []string{
+				`floodgate.yaml:7: upstreams[0].health.passive.slow_threshold: 5ms is below the minimum of 10ms`,
+				`floodgate.yaml:8: upstreams[0].health.passive.hang_timeout: 1ms is below the minimum of 10ms`,
+				`floodgate.yaml:9: upstreams[0].health.passive.base_ejection: base_ejection 2m0s is longer than max_ejection 1m0s`,
+			},
+		},
+		{
+			name: "breaker never opens",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    breaker:
+      consecutive_failures: 0
+  - name: b
+    targets: [http://a:1]
+    breaker: {consecutive_failures: 0, failure_ratio: 0%}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].breaker: never opens: consecutive_failures is 0 and failure_ratio is 0%; set at least one of them`,
+				`floodgate.yaml:9: upstreams[1].breaker: never opens: consecutive_failures is 0 and failure_ratio is 0%; set at least one of them`,
+			},
+		},
+		{
+			name: "breaker bounds",
+			src: policyBase + `    breaker:
+      consecutive_failures: -1
+      window: 100ms
+      min_requests: -5
+      cooldown: 50ms
+      half_open_requests: 1001
+`,
+			want: []string{
+				`floodgate.yaml:6: upstreams[0].breaker.consecutive_failures: must not be negative`,
+				`floodgate.yaml:7: upstreams[0].breaker.window: 100ms is below the minimum of 1s`,
+				`floodgate.yaml:8: upstreams[0].breaker.min_requests: must not be negative`,
+				`floodgate.yaml:9: upstreams[0].breaker.cooldown: 50ms is below the minimum of 100ms`,
+				`floodgate.yaml:10: upstreams[0].breaker.half_open_requests: 1001 is out of range 1-1000`,
+			},
+		},
+		{
+			name: "retries attempts",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    retries: {attempts: 11}
+  - name: b
+    targets: [http://a:1]
+    retries: {attempts: -1}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].retries.attempts: 11 is out of range 1-10`,
+				`floodgate.yaml:8: upstreams[1].retries.attempts: -1 is out of range 1-10`,
+			},
+		},
+		{
+			name: "retries on_status",
+			src:  policyBase + "    retries:\n      on_status: [502, 404, 200, 700, 429, 502]\n",
+			want: []string{
+				`floodgate.yaml:6: upstreams[0].retries.on_status[1]: status 404 is not retried: a 4xx other than 408, 425 and 429 means the request itself is wrong and would fail again`,
+				`floodgate.yaml:6: upstreams[0].retries.on_status[2]: status 200 is not a failure; retry 408, 425, 429 or 5xx statuses`,
+				`floodgate.yaml:6: upstreams[0].retries.on_status[3]: 700 is not an HTTP status`,
+				`floodgate.yaml:6: upstreams[0].retries.on_status[5]: duplicate status 502 (also upstreams[0].retries.on_status[0], line 6)`,
+			},
+		},
+		{
+			name: "retries backoff and min_per_second",
+			src: policyBase + `    retries:
+      backoff_base: 1s
+      backoff_max: 100ms
+      min_per_second: -1
+`,
+			want: []string{
+				`floodgate.yaml:6: upstreams[0].retries.backoff_base: backoff_base 1s is longer than backoff_max 100ms`,
+				`floodgate.yaml:8: upstreams[0].retries.min_per_second: must not be negative`,
+			},
+		},
+		{
+			name: "retries budget allows none",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    retries:
+      budget: 0%
+      min_per_second: 0
+  - name: b
+    targets: [http://a:1]
+    retries: {attempts: 3, budget: 0%, min_per_second: 0}
+`,
+			want: []string{
+				`floodgate.yaml:6: upstreams[0].retries.budget: retries enabled but the budget allows none: budget is 0% and min_per_second is 0; to disable retries set attempts: 1`,
+				`floodgate.yaml:10: upstreams[1].retries.budget: retries enabled but the budget allows none: budget is 0% and min_per_second is 0; to disable retries set attempts: 1`,
+			},
+		},
+		{
+			name: "retries buffer_body",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    retries: {buffer_body: 65MiB}
+  - name: b
+    targets: [http://a:1]
+    retries: {buffer_body: -2}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].retries.buffer_body: 68157440 bytes is above the limit of 64MiB (67108864)`,
+				`floodgate.yaml:8: upstreams[1].retries.buffer_body: size "-2" is negative`,
+			},
+		},
+		{
+			name: "limits",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    limits: {queue: 10}
+  - name: b
+    targets: [http://a:1]
+    limits: {max_concurrent: -1, queue: -1}
+  - name: c
+    targets: [http://a:1]
+    limits:
+      max_concurrent: 10
+      queue_timeout: 500us
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].limits.max_concurrent: required when limits is set (requests in progress at once, at least 1)`,
+				`floodgate.yaml:8: upstreams[1].limits.max_concurrent: -1 is out of range: at least 1`,
+				`floodgate.yaml:8: upstreams[1].limits.queue: must not be negative`,
+				`floodgate.yaml:13: upstreams[2].limits.queue_timeout: 500µs is below the minimum of 1ms`,
+			},
+		},
+		{
+			name: "drain_timeout",
+			src:  policyBase + "    drain_timeout: 2h\n",
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].drain_timeout: 2h0m0s is longer than the maximum of 1h`,
+			},
+		},
+		{
+			name: "tls_handshake without https",
+			src: upstreamsHead + `  - name: a
+    targets: [http://a:1]
+    timeouts: {tls_handshake: 2s}
+  - name: b
+    discovery: {dns: {name: users, port: 80}}
+    tls: {server_name: users}
+    timeouts: {tls_handshake: 2s}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].timeouts.tls_handshake: only used with https targets, and no target uses https`,
+				`floodgate.yaml:8: upstreams[1].tls: tls is set but no target uses https`,
+				`floodgate.yaml:9: upstreams[1].timeouts.tls_handshake: only used with https targets, and no target uses https`,
+			},
+		},
+		{
+			name: "deadline_header",
+			src:  policyBase + "    timeouts: {deadline_header: \"X-Deadline: ms\"}\n",
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].timeouts.deadline_header: invalid header name "X-Deadline: ms"`,
+			},
+		},
+		{
+			name: "unknown policy field",
+			src: policyBase + `    balancer: {algoritm: hash}
+    health:
+      pasive: {}
+`,
+			want: []string{
+				`floodgate.yaml:5: upstreams[0].balancer.algoritm: unknown field "algoritm"; did you mean "algorithm"?`,
+				`floodgate.yaml:7: upstreams[0].health.pasive: unknown field "pasive"; did you mean "passive"?`,
+			},
+		},
+		{
+			name: "queue_timeout without a queue",
+			src: policyBase + `    limits:
+      max_concurrent: 10
+      queue_timeout: 2s
+`,
+			want: []string{
+				`floodgate.yaml:7: upstreams[0].limits.queue_timeout: has no effect: queue is 0, so no request ever waits; set queue`,
+			},
+		},
+		{
+			name: "enum typos",
+			src: upstreamsHead + `  - name: a
+    protocol: http
+    targets: [http://a:1]
+    health:
+      active: {type: grcp}
+  - name: b
+    targets: [http://a:1]
+    health:
+      active: {type: tpc}
+`,
+			want: []string{
+				`floodgate.yaml:4: upstreams[0].protocol: invalid value "http"; must be one of http1, h2c, h2 (did you mean "http1"?)`,
+				`floodgate.yaml:7: upstreams[0].health.active.type: invalid value "grcp"; must be one of http, tcp, grpc (did you mean "grpc"?)`,
+				`floodgate.yaml:11: upstreams[1].health.active.type: invalid value "tpc"; must be one of http, tcp, grpc (did you mean "tcp"?)`,
+			},
+		},
+		{
+			name: "discovery only counts for tls",
+			src: upstreamsHead + `  - name: a
+    discovery: {dns: {name: users, port: 443, scheme: https}}
+    tls: {server_name: users}
+    timeouts: {tls_handshake: 2s}
+  - name: b
+    discovery: {file: {path: targets.yaml}}
+    tls: {server_name: users}
+    timeouts: {tls_handshake: 2s}
+    drain_timeout: 61m
+`,
+			want: []string{
+				`floodgate.yaml:11: upstreams[1].drain_timeout: 1h1m0s is longer than the maximum of 1h`,
+			},
+		},
 		{
 			name: "enum in the wrong case",
 			src:  "listeners: [{address: \":8080\"}]\naccess_log: {format: JSON}\n",
@@ -762,6 +1508,7 @@ func boolp(b bool) *bool { return &b }
 func TestParseValid(t *testing.T) {
 	dir := t.TempDir()
 	writeTestCerts(t, dir)
+	writeTargetFiles(t, dir)
 
 	tests := []struct {
 		name string
@@ -911,6 +1658,157 @@ shutdown: {grace_period: 10s}
 				},
 				AccessLog: AccessLog{Enabled: boolp(false), Output: "stderr", Format: "text"},
 				Shutdown:  Shutdown{GracePeriod: Duration(10 * time.Second)},
+			},
+		},
+		{
+			name: "upstream policies",
+			src: `listeners: [{address: ":8080"}]
+upstreams:
+  - name: users
+    targets: [http://127.0.0.1:9001]
+    discovery:
+      dns:
+        name: users.default.svc.cluster.local.
+        type: A+AAAA
+        port: 8080
+        resolver: "[fd00::53]:53"
+        min_ttl: 2s
+        max_ttl: 1m
+    balancer:
+      algorithm: least_conn
+      affinity: {cookie: fg_users, ttl: 1h}
+    health:
+      panic_threshold: 20%
+      active:
+        path: /healthz
+        host: users.internal
+        expected_status: "200-299, 304"
+        body_contains: ok
+        interval: 2s
+        timeout: 500ms
+        jitter: 12.5%
+        healthy_threshold: 3
+        unhealthy_threshold: 1
+      passive:
+        consecutive_failures: 5
+        failure_rate: 50%
+        window: 30s
+        min_requests: 10
+        slow_threshold: 2s
+        hang_timeout: 500ms
+        base_ejection: 2s
+        max_ejection: 2m
+    breaker:
+      consecutive_failures: 0
+      failure_ratio: 50%
+      window: 10s
+      min_requests: 50
+      cooldown: 3s
+      half_open_requests: 5
+    retries:
+      attempts: 3
+      on_status: [408, 425, 429, 502, 503]
+      non_idempotent: true
+      backoff_base: 10ms
+      backoff_max: 1s
+      budget: "10 %"
+      min_per_second: 0
+      buffer_body: -1
+    limits: {max_concurrent: 100, queue: 50, queue_timeout: 250ms}
+    drain_timeout: 1h
+    timeouts: {connect: 1s, deadline_header: X-Request-Timeout-Ms}
+  - name: grpc
+    protocol: h2c
+    discovery:
+      dns: {name: _grpc._tcp.users.example.com, type: SRV}
+      file: {path: targets.yaml}
+    balancer:
+      algorithm: hash
+      hash_key: {source: header, name: X-User}
+    health:
+      active: {type: grpc, grpc_service: users.v1.Users}
+      passive: {disabled: true}
+    retries: {budget: 0%, buffer_body: 1MiB}
+  - name: secure
+    discovery:
+      dns: {name: api.internal, port: 443, scheme: https}
+    tls: {server_name: api.internal}
+    timeouts: {tls_handshake: 3s}
+    health:
+      active: {type: tcp}
+    breaker: {}
+  - name: from-file
+    discovery:
+      file: {path: targets.json}
+    balancer:
+      algorithm: hash
+      hash_key: {source: client_ip}
+    retries: {min_per_second: 0, buffer_body: 0}
+routes:
+  - upstream: users
+`,
+			want: Config{
+				Listeners: []Listener{{Address: ":8080"}},
+				Upstreams: []Upstream{
+					{
+						Name:    "users",
+						Targets: []Target{{URL: "http://127.0.0.1:9001"}},
+						Discovery: &Discovery{DNS: &DNSDiscovery{
+							Name: "users.default.svc.cluster.local.", Type: "A+AAAA", Port: 8080,
+							Resolver: "[fd00::53]:53", MinTTL: Duration(2 * time.Second), MaxTTL: Duration(time.Minute),
+						}},
+						Balancer: Balancer{Algorithm: "least_conn", Affinity: &Affinity{Cookie: "fg_users", TTL: Duration(time.Hour)}},
+						Health: Health{
+							PanicThreshold: 0.2,
+							Active: &ActiveHealth{
+								Path: "/healthz", Host: "users.internal", ExpectedStatus: "200-299, 304", BodyContains: "ok",
+								Interval: Duration(2 * time.Second), Timeout: Duration(500 * time.Millisecond), Jitter: 0.125,
+								HealthyThreshold: 3, UnhealthyThreshold: 1,
+							},
+							Passive: PassiveHealth{
+								ConsecutiveFailures: 5, FailureRate: 0.5, Window: Duration(30 * time.Second), MinRequests: 10,
+								SlowThreshold: Duration(2 * time.Second), HangTimeout: Duration(500 * time.Millisecond),
+								BaseEjection: Duration(2 * time.Second), MaxEjection: Duration(2 * time.Minute),
+							},
+						},
+						Breaker: &Breaker{
+							FailureRatio: 0.5, Window: Duration(10 * time.Second), MinRequests: 50,
+							Cooldown: Duration(3 * time.Second), HalfOpenRequests: 5,
+						},
+						Retries: Retries{
+							Attempts: 3, OnStatus: []int{408, 425, 429, 502, 503}, NonIdempotent: true,
+							BackoffBase: Duration(10 * time.Millisecond), BackoffMax: Duration(time.Second),
+							Budget: 0.1, BufferBody: -1,
+						},
+						Limits:       &Limits{MaxConcurrent: 100, Queue: 50, QueueTimeout: Duration(250 * time.Millisecond)},
+						DrainTimeout: Duration(time.Hour),
+						Timeouts:     UpstreamTimeouts{Connect: Duration(time.Second), DeadlineHeader: "X-Request-Timeout-Ms"},
+					},
+					{
+						Name: "grpc", Protocol: "h2c",
+						Discovery: &Discovery{
+							DNS:  &DNSDiscovery{Name: "_grpc._tcp.users.example.com", Type: "SRV"},
+							File: &FileDiscovery{Path: "targets.yaml"},
+						},
+						Balancer: Balancer{Algorithm: "hash", HashKey: &HashKey{Source: "header", Name: "X-User"}},
+						Health:   Health{Active: &ActiveHealth{Type: "grpc", GRPCService: "users.v1.Users"}, Passive: PassiveHealth{Disabled: true}},
+						Retries:  Retries{BufferBody: 1 << 20},
+					},
+					{
+						Name:      "secure",
+						Discovery: &Discovery{DNS: &DNSDiscovery{Name: "api.internal", Port: 443, Scheme: "https"}},
+						TLS:       &UpstreamTLS{ServerName: "api.internal"},
+						Timeouts:  UpstreamTimeouts{TLSHandshake: Duration(3 * time.Second)},
+						Health:    Health{Active: &ActiveHealth{Type: "tcp"}},
+						Breaker:   &Breaker{},
+					},
+					{
+						Name:      "from-file",
+						Discovery: &Discovery{File: &FileDiscovery{Path: "targets.json"}},
+						Balancer:  Balancer{Algorithm: "hash", HashKey: &HashKey{Source: "client_ip"}},
+					},
+				},
+				Routes: []Route{{Upstream: "users"}},
 			},
 		},
 		{

@@ -15,6 +15,7 @@ const (
 	durationPattern = `^(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`
 	byteSizePattern = `^\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*([kKmMgGtT][iI]?[bB]|[kKmMgG]|[bB])?\s*$`
 	namePattern     = `^[A-Za-z0-9][A-Za-z0-9._-]*$`
+	percentPattern  = `^\s*(0|\d+(\.\d+)?\s*%)\s*$`
 )
 
 // Schema returns a JSON Schema (draft 2020-12) of the configuration file,
@@ -83,6 +84,19 @@ func (g *schemaGen) define(t reflect.Type) (map[string]any, error) {
 			"pattern":     byteSizePattern,
 			"minimum":     0,
 		}, nil
+	case reflect.TypeFor[Percent]():
+		// Strings with a % sign; the only bare number accepted is 0
+		// (whether 0.5 is half or half a percent is not for us to guess).
+		// A string above 100% passes the pattern; the loader refuses it.
+		// "pattern" only constrains strings, the bounds only numbers (of
+		// which 0 is the only one allowed).
+		return map[string]any{
+			"description": "A percentage with a % sign: \"20%\", \"12.5%\" (or 0). Range 0%-100%.",
+			"type":        []string{"string", "number"},
+			"pattern":     percentPattern,
+			"minimum":     0,
+			"maximum":     0,
+		}, nil
 	case reflect.TypeFor[Target]():
 		obj, err := g.object(t)
 		if err != nil {
@@ -124,7 +138,7 @@ func (g *schemaGen) object(t reflect.Type) (map[string]any, error) {
 		for k, v := range constraints(t, name) {
 			s[k] = v
 		}
-		props[name] = s
+		props[name] = override(t, name, s)
 	}
 	obj := map[string]any{
 		"type":                 "object",
@@ -133,6 +147,13 @@ func (g *schemaGen) object(t reflect.Type) (map[string]any, error) {
 	}
 	if req := requiredFields(t); len(req) > 0 {
 		obj["required"] = req
+	}
+	if t == reflect.TypeFor[Upstream]() {
+		// At least one target or a discovery source.
+		obj["anyOf"] = []any{
+			map[string]any{"required": []string{"targets"}, "properties": map[string]any{"targets": map[string]any{"minItems": 1}}},
+			map[string]any{"required": []string{"discovery"}},
+		}
 	}
 	return obj, nil
 }
@@ -159,7 +180,7 @@ func setEnum(s map[string]any, values []string) {
 // typeSchema returns a fresh schema for t (callers add to it).
 func (g *schemaGen) typeSchema(t reflect.Type) (map[string]any, error) {
 	switch t {
-	case reflect.TypeFor[Duration](), reflect.TypeFor[ByteSize](), reflect.TypeFor[Target]():
+	case reflect.TypeFor[Duration](), reflect.TypeFor[ByteSize](), reflect.TypeFor[Percent](), reflect.TypeFor[Target]():
 		return g.ref(t)
 	}
 	switch t.Kind() {
@@ -209,7 +230,15 @@ func requiredFields(t reflect.Type) []string {
 	case reflect.TypeFor[Certificate]():
 		return []string{"cert_file", "key_file"}
 	case reflect.TypeFor[Upstream]():
-		return []string{"name", "targets"}
+		return []string{"name"} // and targets or discovery: see object
+	case reflect.TypeFor[DNSDiscovery]():
+		return []string{"name"}
+	case reflect.TypeFor[FileDiscovery]():
+		return []string{"path"}
+	case reflect.TypeFor[HashKey]():
+		return []string{"source"}
+	case reflect.TypeFor[Limits]():
+		return []string{"max_concurrent"}
 	case reflect.TypeFor[Target]():
 		return []string{"url"}
 	case reflect.TypeFor[Predicate]():
@@ -233,14 +262,51 @@ func constraints(t reflect.Type, field string) map[string]any {
 		switch field {
 		case "name":
 			return map[string]any{"pattern": namePattern}
-		case "targets":
-			return map[string]any{"minItems": 1}
 		case "max_idle_conns_per_target":
 			return map[string]any{"minimum": -1}
 		}
 	case reflect.TypeFor[Target]():
 		if field == "weight" {
 			return map[string]any{"minimum": 0, "maximum": maxWeight}
+		}
+	case reflect.TypeFor[DNSDiscovery]():
+		if field == "port" {
+			return map[string]any{"minimum": 1, "maximum": 65535}
+		}
+	case reflect.TypeFor[ActiveHealth]():
+		switch field {
+		case "healthy_threshold", "unhealthy_threshold":
+			return map[string]any{"minimum": 0, "maximum": maxThreshold}
+		case "path":
+			return map[string]any{"pattern": "^/"}
+		}
+	case reflect.TypeFor[PassiveHealth]():
+		switch field {
+		case "consecutive_failures":
+			return map[string]any{"minimum": 0, "maximum": maxConsecutiveFailures}
+		case "min_requests":
+			return map[string]any{"minimum": 0}
+		}
+	case reflect.TypeFor[Breaker]():
+		switch field {
+		case "consecutive_failures", "min_requests":
+			return map[string]any{"minimum": 0}
+		case "half_open_requests":
+			return map[string]any{"minimum": 0, "maximum": maxHalfOpenRequests}
+		}
+	case reflect.TypeFor[Retries]():
+		switch field {
+		case "attempts":
+			return map[string]any{"minimum": 0, "maximum": maxAttempts}
+		case "min_per_second":
+			return map[string]any{"minimum": 0}
+		}
+	case reflect.TypeFor[Limits]():
+		switch field {
+		case "max_concurrent":
+			return map[string]any{"minimum": 1}
+		case "queue":
+			return map[string]any{"minimum": 0}
 		}
 	case reflect.TypeFor[Route]():
 		if field == "name" {
@@ -252,4 +318,29 @@ func constraints(t reflect.Type, field string) map[string]any {
 		}
 	}
 	return nil
+}
+
+// override replaces a field's generated schema where the field accepts more
+// or other than its type: buffer_body takes -1 ("never buffer"), which
+// ByteSize does not, and on_status only statuses worth retrying.
+func override(t reflect.Type, field string, s map[string]any) map[string]any {
+	switch {
+	case t == reflect.TypeFor[Retries]() && field == "buffer_body":
+		return map[string]any{
+			"description": s["description"],
+			"oneOf": []any{
+				map[string]any{"$ref": s["$ref"], "maximum": maxBufferBody},
+				map[string]any{"enum": []any{-1}},
+			},
+		}
+	case t == reflect.TypeFor[Retries]() && field == "on_status":
+		s["items"] = map[string]any{
+			"type": "integer",
+			"oneOf": []any{
+				map[string]any{"enum": []any{408, 425, 429}},
+				map[string]any{"minimum": 500, "maximum": 599},
+			},
+		}
+	}
+	return s
 }

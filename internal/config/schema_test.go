@@ -68,10 +68,14 @@ func TestSchemaStructure(t *testing.T) {
 		return r
 	}
 	for def, want := range map[string][]any{
-		"Listener":    {"address"},
-		"Upstream":    {"name", "targets"},
-		"Certificate": {"cert_file", "key_file"},
-		"Predicate":   {"name"},
+		"Listener":      {"address"},
+		"Upstream":      {"name"}, // and targets or discovery, by anyOf
+		"Certificate":   {"cert_file", "key_file"},
+		"Predicate":     {"name"},
+		"DNSDiscovery":  {"name"},
+		"FileDiscovery": {"path"},
+		"HashKey":       {"source"},
+		"Limits":        {"max_concurrent"},
 	} {
 		if got := required(def); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s required = %v, want %v", def, got, want)
@@ -84,9 +88,26 @@ func TestSchemaStructure(t *testing.T) {
 	if _, ok := defs["Target"].(map[string]any)["oneOf"]; !ok {
 		t.Error("Target is not string-or-object")
 	}
-	for _, def := range []string{"Duration", "ByteSize"} {
+	for _, def := range []string{"Duration", "ByteSize", "Percent"} {
 		if _, ok := defs[def].(map[string]any)["pattern"].(string); !ok {
 			t.Errorf("%s has no pattern", def)
+		}
+	}
+	if got := up["discovery"].(map[string]any)["$ref"]; got != "#/$defs/Discovery" {
+		t.Errorf("discovery = %v", got)
+	}
+	if got := defs["DNSDiscovery"].(map[string]any)["properties"].(map[string]any)["type"].(map[string]any)["enum"]; !reflect.DeepEqual(got, []any{"A", "AAAA", "A+AAAA", "SRV"}) {
+		t.Errorf("dns type enum = %v", got)
+	}
+	// Every Percent field refers to the one definition.
+	for def, fields := range map[string][]string{
+		"Health": {"panic_threshold"}, "ActiveHealth": {"jitter"}, "PassiveHealth": {"failure_rate"},
+		"Breaker": {"failure_ratio"}, "Retries": {"budget"},
+	} {
+		for _, f := range fields {
+			if got := defs[def].(map[string]any)["properties"].(map[string]any)[f].(map[string]any)["$ref"]; got != "#/$defs/Percent" {
+				t.Errorf("%s.%s: $ref = %v", def, f, got)
+			}
 		}
 	}
 
@@ -98,8 +119,33 @@ func TestSchemaStructure(t *testing.T) {
 	}
 }
 
-// TestSchemaPatternsMatchParsers checks the Duration and ByteSize patterns
-// against the parsers they describe.
+// TestSchemaPercent pins the Percent definition: a string like "20%" or a
+// number (of percent).
+func TestSchemaPercent(t *testing.T) {
+	data, err := Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"pattern": "^\\s*(0|\\d+(\\.\\d+)?\\s*%)\\s*$"`; !strings.Contains(string(data), want) {
+		t.Errorf("schema does not contain %s", want)
+	}
+	p := loadSchema(t)["$defs"].(map[string]any)["Percent"].(map[string]any)
+	if got := p["type"]; !reflect.DeepEqual(got, []any{"string", "number"}) {
+		t.Errorf("Percent type = %v", got)
+	}
+	if got := p["pattern"]; got != `^\s*(0|\d+(\.\d+)?\s*%)\s*$` {
+		t.Errorf("Percent pattern = %v", got)
+	}
+	if p["minimum"] != 0.0 || p["maximum"] != 0.0 { // numbers: only 0 (bare numbers are ambiguous)
+		t.Errorf("Percent bounds = %v, %v", p["minimum"], p["maximum"])
+	}
+	if d, _ := p["description"].(string); !strings.Contains(d, "20%") {
+		t.Errorf("Percent description = %q", d)
+	}
+}
+
+// TestSchemaPatternsMatchParsers checks the Duration, ByteSize and Percent
+// patterns against the parsers they describe.
 func TestSchemaPatternsMatchParsers(t *testing.T) {
 	dur := regexp.MustCompile(durationPattern)
 	for _, s := range []string{"0", "10s", "250ms", "1m30s", "1.5h", ".5s", "2h45m10.5s", "10", "1 s", "-1s", "s", "10x", ""} {
@@ -115,6 +161,14 @@ func TestSchemaPatternsMatchParsers(t *testing.T) {
 		_, err := ParseByteSize(s)
 		if got, want := size.MatchString(s), err == nil; got != want {
 			t.Errorf("size %q: pattern matches %v, parser accepts %v", s, got, want)
+		}
+	}
+	// Values above 100% are the exception: the pattern checks syntax only.
+	pct := regexp.MustCompile(percentPattern)
+	for _, s := range []string{"20%", "20", "0", "12.5%", " 7 % ", "100%", "007", "%", "", "ten%", "1e2", "0x10", "inf", "+5", "-5%", ".5", "5.", "20%%", "1_0", "1 2%"} {
+		_, err := ParsePercent(s)
+		if got, want := pct.MatchString(s), err == nil; got != want {
+			t.Errorf("percent %q: pattern matches %v, parser accepts %v", s, got, want)
 		}
 	}
 }
@@ -166,6 +220,50 @@ shutdown: {grace_period: 30s}
 		{"bad size", "listeners: [{address: \":80\", max_header_bytes: lots}]\n", "max_header_bytes: does not match pattern"},
 		{"bad boolean", "listeners: [{address: \":80\", h2c: yes}]\n", "h2c: want type boolean"},
 		{"bad upstream name", "listeners: [{address: \":80\"}]\nupstreams: [{name: -u, targets: [http://a:1]}]\n", "name: does not match pattern"},
+
+		// Upstream policies.
+		{"policies", `listeners: [{address: ":8080"}]
+upstreams:
+  - name: users
+    targets: [http://a:1]
+    discovery:
+      dns: {name: users.internal, type: A+AAAA, port: 8080, scheme: http, resolver: "10.0.0.2:53", min_ttl: 1s, max_ttl: 5m}
+      file: {path: targets.yaml}
+    balancer:
+      algorithm: hash
+      hash_key: {source: header, name: X-User}
+    health:
+      panic_threshold: 20%
+      active: {type: http, path: /healthz, expected_status: "200-399", interval: 2s, timeout: 1s, jitter: 10%, healthy_threshold: 2}
+      passive: {consecutive_failures: 3, failure_rate: 12.5%, window: 10s, min_requests: 20, hang_timeout: 1s, base_ejection: 1s, max_ejection: 1m}
+    breaker: {consecutive_failures: 5, failure_ratio: 50%, cooldown: 5s, half_open_requests: 1}
+    retries: {attempts: 3, on_status: [408, 429, 502, 503], backoff_base: 25ms, backoff_max: 250ms, budget: "20 %", min_per_second: 10, buffer_body: 64KiB}
+    limits: {max_concurrent: 100, queue: 10, queue_timeout: 1s}
+    drain_timeout: 30s
+    timeouts: {tls_handshake: 5s, deadline_header: X-Request-Timeout-Ms}
+  - name: dynamic
+    discovery: {dns: {name: _http._tcp.users.internal, type: SRV}}
+    retries: {buffer_body: -1}
+routes:
+  - upstream: users
+    retries: {attempts: 2}
+    limits: {max_concurrent: 10}
+`, ""},
+		{"discovery instead of targets", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, discovery: {file: {path: t.yaml}}}]\n", ""},
+		{"neither targets nor discovery", "listeners: [{address: \":80\"}]\nupstreams: [{name: u}]\n", "upstreams[0]: matches none of anyOf (upstreams[0]: missing required targets; upstreams[0]: missing required discovery)"},
+		{"empty targets", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, targets: []}]\n", "targets: fewer than 1 items"},
+		{"percent as a string", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, targets: [http://a:1], health: {panic_threshold: ten%}}]\n", "panic_threshold: does not match pattern"},
+		{"percent as a bare number", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, targets: [http://a:1], health: {panic_threshold: 150}}]\n", "panic_threshold: above maximum"},
+		{"percent as a list", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, targets: [http://a:1], retries: {budget: [20]}}]\n", "budget: want type string or number, got array"},
+		{"bad algorithm", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, targets: [http://a:1], balancer: {algorithm: random}}]\n", "algorithm: not in enum"},
+		{"hash_key without source", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, targets: [http://a:1], balancer: {hash_key: {name: x}}}]\n", "hash_key: missing required source"},
+		{"dns port 0", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, discovery: {dns: {name: a, port: 0}}}]\n", "port: below minimum"},
+		{"limits without max_concurrent", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, targets: [http://a:1], limits: {queue: 1}}]\n", "limits: missing required max_concurrent"},
+		{"retry on 404", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, targets: [http://a:1], retries: {on_status: [502, 404]}}]\n", "on_status[1]: matches 0 of oneOf"},
+		{"buffer_body -2", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, targets: [http://a:1], retries: {buffer_body: -2}}]\n", "buffer_body: matches 0 of oneOf"},
+		{"buffer_body above 64MiB", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, targets: [http://a:1], retries: {buffer_body: 67108865}}]\n", "buffer_body: matches 0 of oneOf"},
+		{"attempts above 10", "listeners: [{address: \":80\"}]\nroutes: [{echo: true, retries: {attempts: 11}}]\n", "attempts: above maximum"},
+		{"unknown policy key", "listeners: [{address: \":80\"}]\nupstreams: [{name: u, targets: [http://a:1], breaker: {cooldwn: 1s}}]\n", "breaker.cooldwn: additional property"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,7 +286,7 @@ shutdown: {grace_period: 30s}
 
 // miniValidator implements the part of JSON Schema that Schema() uses:
 // $ref, type, properties, additionalProperties, required, items, minItems,
-// enum, oneOf, pattern, minimum, maximum.
+// enum, oneOf, anyOf, pattern, minimum, maximum.
 type miniValidator struct{ root map[string]any }
 
 func (m *miniValidator) validate(s map[string]any, v any, path string) []string {
@@ -209,6 +307,20 @@ func (m *miniValidator) validate(s map[string]any, v any, path string) []string 
 		}
 		if n != 1 {
 			fail("matches %d of oneOf", n)
+		}
+	}
+	if anyOf, ok := s["anyOf"].([]any); ok {
+		var all []string
+		for _, alt := range anyOf {
+			p := m.validate(alt.(map[string]any), v, path)
+			if len(p) == 0 {
+				all = nil
+				break
+			}
+			all = append(all, p...)
+		}
+		if len(all) > 0 {
+			fail("matches none of anyOf (%s)", strings.Join(all, "; "))
 		}
 	}
 	if t, ok := s["type"]; ok {

@@ -1,5 +1,11 @@
 package config
 
+import (
+	"slices"
+	"strings"
+	"unicode"
+)
+
 // maxSuggestCandidates bounds the names searched for a "did you mean" hint.
 // No real configuration comes close; a hostile one with 100k upstreams and
 // 100k typos must not turn validation quadratic.
@@ -81,4 +87,78 @@ func boundedDistance(a, b string, max int) int {
 		return max + 1
 	}
 	return prev[len(b)]
+}
+
+// enumHint returns the allowed value an invalid enum value s was probably
+// meant to be, or "": the same value in another case (JSON, srv), with other
+// separators (round-robin, leastconn, client-ip), or a typo (headr, grcp).
+// A value with digits that differs from a candidate only in them (http2 and
+// http1, 1.1 and 1.2) is a different value rather than a typo, so it gets
+// no hint; "http" does get http1.
+func enumHint(s string, allowed []string) string {
+	for _, a := range allowed {
+		if strings.EqualFold(a, s) {
+			return a
+		}
+	}
+	norm := func(x string) string {
+		return strings.Map(func(r rune) rune {
+			if strings.ContainsRune("-_ .+", r) {
+				return -1
+			}
+			return unicode.ToLower(r)
+		}, x)
+	}
+	for _, a := range allowed {
+		if norm(a) == norm(s) {
+			return a
+		}
+	}
+	if len(s) < 3 {
+		return ""
+	}
+	lower := strings.ToLower(s)
+	lowered := make([]string, len(allowed))
+	for i, a := range allowed {
+		lowered[i] = strings.ToLower(a)
+	}
+	// Swapped neighbours are one typo, though two edits to Levenshtein.
+	for i, a := range lowered {
+		if isTransposition(lower, a) {
+			return allowed[i]
+		}
+	}
+	m := suggest(lower, lowered)
+	switch {
+	case m == "":
+		return ""
+	case 2*boundedDistance(lower, m, 2) > len(lower):
+		// Two edits turn "ftp" into "http": on short words only a
+		// distance of at most half the length is a typo.
+		return ""
+	case stripDigits(lower) != lower && stripDigits(m) == stripDigits(lower):
+		return ""
+	}
+	return allowed[slices.Index(lowered, m)]
+}
+
+// isTransposition reports whether swapping two adjacent bytes of a gives b.
+func isTransposition(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	i := 0
+	for i < len(a) && a[i] == b[i] {
+		i++
+	}
+	return i+1 < len(a) && a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:]
+}
+
+func stripDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return -1
+		}
+		return r
+	}, s)
 }

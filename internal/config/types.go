@@ -52,14 +52,127 @@ type Certificate struct {
 	KeyFile  string `yaml:"key_file" doc:"PEM private key. Relative paths are relative to the config file."`
 }
 
-// Upstream is a named set of backend targets.
+// Upstream is a named set of backend targets with its balancing, health,
+// retry, breaker and concurrency policies.
 type Upstream struct {
 	Name                  string           `yaml:"name" doc:"Unique name, referenced by routes[].upstream. Required."`
-	Targets               []Target         `yaml:"targets" doc:"Backend instances. A target is a URL string or {url, weight}. At least one."`
+	Targets               []Target         `yaml:"targets" doc:"Static backend instances. A target is a URL string or {url, weight}. At least one target or a discovery source."`
+	Discovery             *Discovery       `yaml:"discovery" doc:"Find targets dynamically (DNS, a file) instead of, or in addition to, static targets."`
 	Protocol              string           `yaml:"protocol" doc:"Wire protocol to the targets: http1 (default), h2c (cleartext HTTP/2 prior knowledge, for gRPC) or h2 (HTTP/2 over TLS; targets must be https)." enum:"http1,h2c,h2"`
 	TLS                   *UpstreamTLS     `yaml:"tls" doc:"TLS settings for https targets."`
 	Timeouts              UpstreamTimeouts `yaml:"timeouts" doc:"Connection-level timeouts towards the targets."`
 	MaxIdleConnsPerTarget int              `yaml:"max_idle_conns_per_target" doc:"Idle keep-alive connections kept per target. Default 256, 0 keeps the default, -1 disables keep-alive."`
+	Balancer              Balancer         `yaml:"balancer" doc:"How a target is chosen for each request."`
+	Health                Health           `yaml:"health" doc:"Active probes and passive outlier detection (including hang detection)."`
+	Breaker               *Breaker         `yaml:"breaker" doc:"Circuit breaker for the whole upstream: when it opens, requests fail fast with 503 instead of reaching a failing service. Default: none."`
+	Retries               Retries          `yaml:"retries" doc:"Retry policy towards this upstream (routes may override it)."`
+	Limits                *Limits          `yaml:"limits" doc:"Bulkhead: concurrent requests to this upstream, with a bounded wait queue. Default: unlimited."`
+	DrainTimeout          Duration         `yaml:"drain_timeout" doc:"How long a removed target keeps its in-flight requests before its connections are closed. Default 30s."`
+}
+
+// Discovery sources. Targets found are added to the static ones.
+type Discovery struct {
+	DNS  *DNSDiscovery  `yaml:"dns" doc:"Resolve targets from DNS, re-resolved when the records' TTL expires."`
+	File *FileDiscovery `yaml:"file" doc:"Read targets from a YAML or JSON file, re-read when it changes."`
+}
+
+// DNSDiscovery resolves targets from A/AAAA or SRV records.
+type DNSDiscovery struct {
+	Name     string   `yaml:"name" doc:"DNS name to resolve, e.g. users.default.svc.cluster.local or _http._tcp.users.example.com (SRV). Required."`
+	Type     string   `yaml:"type" doc:"Record type: A (default; IPv4), AAAA (IPv6), A+AAAA (both) or SRV (hosts, ports and weights from the records)." enum:"A,AAAA,A+AAAA,SRV"`
+	Port     int      `yaml:"port" doc:"Target port for A/AAAA records. Required unless type is SRV."`
+	Scheme   string   `yaml:"scheme" doc:"http (default) or https." enum:"http,https"`
+	Resolver string   `yaml:"resolver" doc:"host:port of the DNS server. Default: the first nameserver of /etc/resolv.conf."`
+	MinTTL   Duration `yaml:"min_ttl" doc:"Re-resolve no more often than this, whatever the TTL. Default 1s."`
+	MaxTTL   Duration `yaml:"max_ttl" doc:"Re-resolve at least this often. Default 5m."`
+}
+
+// FileDiscovery reads targets from a file.
+type FileDiscovery struct {
+	Path string `yaml:"path" doc:"File holding a list of targets (URL strings or {url, weight}), YAML or JSON. Relative to the config file. Re-read when it changes; an invalid file keeps the last good list."`
+}
+
+// Balancer chooses a target per request.
+type Balancer struct {
+	Algorithm string    `yaml:"algorithm" doc:"p2c (default: power of two choices over EWMA latency × in-flight), round_robin, weighted_round_robin (smooth, as nginx), least_conn, or hash (consistent, Maglev)." enum:"p2c,round_robin,weighted_round_robin,least_conn,hash"`
+	HashKey   *HashKey  `yaml:"hash_key" doc:"With algorithm hash: what the hash is computed from. Requests without the key are balanced with p2c."`
+	Affinity  *Affinity `yaml:"affinity" doc:"Session affinity: a cookie keeps a client on the instance that served it first (for stateful services)."`
+}
+
+// HashKey names the request property a consistent hash uses.
+type HashKey struct {
+	Source string `yaml:"source" doc:"header, cookie, query, jwt_claim (the unverified claim of a bearer token: for stickiness, not for security) or client_ip." enum:"header,cookie,query,jwt_claim,client_ip"`
+	Name   string `yaml:"name" doc:"Header, cookie, query parameter or claim name. Not for client_ip."`
+}
+
+// Affinity configures cookie-based session affinity.
+type Affinity struct {
+	Cookie string   `yaml:"cookie" doc:"Cookie name. Default fg_affinity."`
+	TTL    Duration `yaml:"ttl" doc:"Cookie lifetime (Max-Age). Default 0: a session cookie."`
+}
+
+// Health configures target health.
+type Health struct {
+	Active         *ActiveHealth `yaml:"active" doc:"Probe every target periodically. Default: no active probes (passive detection only)."`
+	Passive        PassiveHealth `yaml:"passive" doc:"Eject targets from live traffic results."`
+	PanicThreshold Percent       `yaml:"panic_threshold" doc:"When fewer than this share of the targets are healthy, balance over all of them rather than overload the rest. Default 50%; 0% disables."`
+}
+
+// ActiveHealth is a periodic probe.
+type ActiveHealth struct {
+	Type               string   `yaml:"type" doc:"http (default), tcp (connect only) or grpc (grpc.health.v1)." enum:"http,tcp,grpc"`
+	Path               string   `yaml:"path" doc:"http: request path. Default /healthz."`
+	Host               string   `yaml:"host" doc:"http: Host header. Default: the target address."`
+	ExpectedStatus     string   `yaml:"expected_status" doc:"http: healthy statuses, e.g. \"200-399\" or \"200,204\". Default 200-399."`
+	BodyContains       string   `yaml:"body_contains" doc:"http: the body must contain this text (first 64 KiB). Default: not checked."`
+	GRPCService        string   `yaml:"grpc_service" doc:"grpc: service name to check. Default \"\" (the server as a whole)."`
+	Interval           Duration `yaml:"interval" doc:"Time between probes of a target. Default 5s."`
+	Timeout            Duration `yaml:"timeout" doc:"Probe timeout. Default 1s."`
+	Jitter             Percent  `yaml:"jitter" doc:"Random spread of probe times, so that probes of many targets do not align. Default 10%; 0% probes on the exact interval."`
+	HealthyThreshold   int      `yaml:"healthy_threshold" doc:"Consecutive successes to mark an unhealthy target healthy. Default 2."`
+	UnhealthyThreshold int      `yaml:"unhealthy_threshold" doc:"Consecutive failures to mark a healthy target unhealthy. Default 2."`
+}
+
+// PassiveHealth is outlier detection from live traffic.
+type PassiveHealth struct {
+	Disabled            bool     `yaml:"disabled" doc:"Turn passive outlier detection off. Default false."`
+	ConsecutiveFailures int      `yaml:"consecutive_failures" doc:"Eject after this many consecutive failures (connect errors, resets, timeouts, 5xx). Default 3; 0 leaves only failure_rate and hang detection."`
+	FailureRate         Percent  `yaml:"failure_rate" doc:"Eject when failures exceed this share of requests over the window. Default 0% (off)."`
+	Window              Duration `yaml:"window" doc:"Window for failure_rate. Default 10s."`
+	MinRequests         int      `yaml:"min_requests" doc:"Requests in the window before failure_rate applies. Default 20."`
+	SlowThreshold       Duration `yaml:"slow_threshold" doc:"A response slower than this counts as a failure (hang detection). Default 0 (off)."`
+	HangTimeout         Duration `yaml:"hang_timeout" doc:"Eject a target that has requests waiting for a response head and has answered none for this long, even if it still accepts connections (streams whose head arrived do not count). Default 5s; 0 disables."`
+	BaseEjection        Duration `yaml:"base_ejection" doc:"First ejection time; it doubles with each further ejection (exponential back-off). Default 1s."`
+	MaxEjection         Duration `yaml:"max_ejection" doc:"Longest ejection. Default 60s."`
+}
+
+// Breaker is a circuit breaker (closed / open / half-open).
+type Breaker struct {
+	ConsecutiveFailures int      `yaml:"consecutive_failures" doc:"Open after this many consecutive failures. Default 5; 0 uses only failure_ratio."`
+	FailureRatio        Percent  `yaml:"failure_ratio" doc:"Open when failures exceed this share of requests in the window. Default 0% (off)."`
+	Window              Duration `yaml:"window" doc:"Rolling window for failure_ratio. Default 10s."`
+	MinRequests         int      `yaml:"min_requests" doc:"Requests in the window before failure_ratio applies. Default 20."`
+	Cooldown            Duration `yaml:"cooldown" doc:"How long it stays open before letting trial requests through (half-open). Default 5s."`
+	HalfOpenRequests    int      `yaml:"half_open_requests" doc:"Trial requests allowed while half-open; all must succeed to close. Default 1."`
+}
+
+// Retries is a retry policy.
+type Retries struct {
+	Attempts      int      `yaml:"attempts" doc:"Total tries per request including the first. Default 2; 1 disables retries."`
+	OnStatus      []int    `yaml:"on_status" doc:"Response statuses that are retried for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE). Default [502, 503, 504]."`
+	NonIdempotent bool     `yaml:"non_idempotent" doc:"Also retry other methods on those statuses (only if the request body was buffered). Connect failures are always retried. Default false."`
+	BackoffBase   Duration `yaml:"backoff_base" doc:"First back-off before a retry; doubles per retry, with full jitter. Default 25ms."`
+	BackoffMax    Duration `yaml:"backoff_max" doc:"Longest back-off. Default 250ms."`
+	Budget        Percent  `yaml:"budget" doc:"Retries may be at most this share of the upstream's requests (over 10 s), so that retries never amplify an outage. Default 20%; 0% leaves only min_per_second."`
+	MinPerSecond  int      `yaml:"min_per_second" doc:"Retries always allowed per second regardless of the budget (low traffic). Default 10; 0 leaves only the budget."`
+	BufferBody    ByteSize `yaml:"buffer_body" doc:"Request bodies up to this size are buffered so they can be sent again; larger ones stream and are not retried once sent. Default 64KiB; 0 keeps the default, -1 never buffers."`
+}
+
+// Limits is a bulkhead: bounded concurrency with a bounded wait queue.
+type Limits struct {
+	MaxConcurrent int      `yaml:"max_concurrent" doc:"Requests in progress at once. Required (> 0)."`
+	Queue         int      `yaml:"queue" doc:"Requests that may wait for a slot. Default 0: overflow is refused at once (503 with Retry-After)."`
+	QueueTimeout  Duration `yaml:"queue_timeout" doc:"Longest wait in the queue before 503. Default 1s."`
 }
 
 // Target is one backend instance.
@@ -77,9 +190,11 @@ type UpstreamTLS struct {
 
 // UpstreamTimeouts are per-upstream connection timeouts.
 type UpstreamTimeouts struct {
-	Connect        Duration `yaml:"connect" doc:"TCP connect (and TLS handshake) timeout. Default 5s."`
+	Connect        Duration `yaml:"connect" doc:"TCP connect timeout. Default 5s."`
+	TLSHandshake   Duration `yaml:"tls_handshake" doc:"TLS handshake timeout for https targets. Default 5s."`
 	ResponseHeader Duration `yaml:"response_header" doc:"Time from the end of the request to the response headers. Default 60s; 0 keeps the default."`
 	Idle           Duration `yaml:"idle" doc:"How long an idle upstream connection is kept for reuse. Default 90s."`
+	DeadlineHeader string   `yaml:"deadline_header" doc:"Header that tells the upstream how much time remains (milliseconds) when the route has a timeout, e.g. X-Request-Timeout-Ms. A client's copy of the header is always removed. gRPC requests always get grpc-timeout. Default: none."`
 }
 
 // Route maps matching requests to a terminal handler (an upstream, a static
@@ -94,6 +209,8 @@ type Route struct {
 	ResponseHeaders HeaderOps `yaml:"response_headers" doc:"Header changes on the response sent to the client."`
 	Timeout         Duration  `yaml:"timeout" doc:"Total time for the upstream exchange including the response body. Default 0 (none; the upstream's timeouts apply). Streaming routes should leave it unset."`
 	MaxBodyBytes    ByteSize  `yaml:"max_body_bytes" doc:"Largest accepted request body; larger ones get 413. Default 0 (unlimited, streamed)."`
+	Retries         *Retries  `yaml:"retries" doc:"Retry policy for this route, replacing the upstream's."`
+	Limits          *Limits   `yaml:"limits" doc:"Bulkhead for this route: concurrent requests with a bounded wait queue. Default: unlimited."`
 	Upstream        string    `yaml:"upstream" doc:"Terminal: proxy to this upstream. Exactly one of upstream, static, echo."`
 	Static          *Static   `yaml:"static" doc:"Terminal: answer with a fixed response. Exactly one of upstream, static, echo."`
 	Echo            bool      `yaml:"echo" doc:"Terminal: answer with a JSON description of the request (method, path, headers, params, body size). Exactly one of upstream, static, echo."`

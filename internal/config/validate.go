@@ -92,10 +92,8 @@ func (v *validator) enums(val reflect.Value, path string) {
 				allowed := strings.Split(enum, ",")
 				if s := val.Field(i).String(); s != "" && !slices.Contains(allowed, s) {
 					msg := fmt.Sprintf("invalid value %q; must be one of %s", s, strings.Join(allowed, ", "))
-					for _, a := range allowed {
-						if strings.EqualFold(a, s) {
-							msg += fmt.Sprintf(" (did you mean %q?)", a)
-						}
+					if h := enumHint(s, allowed); h != "" {
+						msg += fmt.Sprintf(" (did you mean %q?)", h)
 					}
 					v.errorf(fpath, "%s", msg)
 				}
@@ -202,15 +200,21 @@ func (v *validator) certificate(path string, c Certificate) {
 	}
 }
 
-// readPEM reads a file named in the config, reporting a missing name or an
-// unreadable file at path.
+// readPEM reads a PEM file named in the config, reporting a missing name or
+// an unreadable file at path.
 func (v *validator) readPEM(path, name string) ([]byte, bool) {
+	return v.readConfigFile(path, name, maxPEMSize)
+}
+
+// readConfigFile reads a file named in the config (relative to it), of at
+// most limit bytes, reporting a missing name or an unreadable file at path.
+func (v *validator) readConfigFile(path, name string, limit int64) ([]byte, bool) {
 	if name == "" {
 		v.errorf(path, "required")
 		return nil, false
 	}
 	full := v.src.Resolve(name)
-	data, err := readFileLimited(full, maxPEMSize)
+	data, err := readFileLimited(full, limit)
 	if err != nil {
 		where := strconv.Quote(name)
 		if full != name {
@@ -279,9 +283,6 @@ func (v *validator) upstreams(c *Config) []string {
 			names = append(names, u.Name)
 		}
 
-		if len(u.Targets) == 0 {
-			v.errorf(p+".targets", "at least one target is required")
-		}
 		https, bad := 0, 0
 		for j, t := range u.Targets {
 			tp := IndexPath(p+".targets", j)
@@ -302,17 +303,44 @@ func (v *validator) upstreams(c *Config) []string {
 				v.errorf(tp+".weight", "weight %d is out of range 1-%d", t.Weight, maxWeight)
 			}
 		}
+		disc := v.discovery(p+".discovery", &u)
+		if len(u.Targets) == 0 && u.Discovery == nil {
+			v.errorf(p+".targets", "at least one target or a discovery source is required")
+		}
 
+		// Whether any target uses https, for the settings that only apply
+		// to TLS. Unknown when a static target is broken (already reported)
+		// or a discovery file may list https targets later.
+		known := bad == 0 && !disc.mayUseHTTPS
+		noHTTPS := known && https == 0 && !disc.https && (len(u.Targets) > 0 || disc.sources > 0)
 		if u.TLS != nil {
 			if u.TLS.CAFile != "" {
 				v.caFile(p+".tls.ca_file", u.TLS.CAFile)
 			}
-			if https == 0 && bad == 0 && len(u.Targets) > 0 {
+			if noHTTPS {
 				v.errorf(p+".tls", "tls is set but no target uses https")
 			}
 		}
+		if u.Timeouts.TLSHandshake != 0 && noHTTPS {
+			v.errorf(p+".timeouts.tls_handshake", "only used with https targets, and no target uses https")
+		}
+		if h := u.Timeouts.DeadlineHeader; h != "" && !isToken(h) {
+			v.errorf(p+".timeouts.deadline_header", "invalid header name %q", h)
+		}
 		if u.MaxIdleConnsPerTarget < -1 {
 			v.errorf(p+".max_idle_conns_per_target", "%d is out of range: use -1 (no keep-alive), 0 (the default) or a positive number", u.MaxIdleConnsPerTarget)
+		}
+		v.balancer(p+".balancer", u.Balancer)
+		v.health(p+".health", &u)
+		if u.Breaker != nil {
+			v.breaker(p+".breaker", u.Breaker)
+		}
+		v.retries(p+".retries", &u.Retries)
+		if u.Limits != nil {
+			v.limits(p+".limits", u.Limits)
+		}
+		if d := u.DrainTimeout.D(); d > maxDrainTimeout {
+			v.errorf(p+".drain_timeout", "%s is longer than the maximum of 1h", d)
 		}
 	}
 	return names
@@ -451,6 +479,15 @@ func (v *validator) routes(c *Config, listeners map[string]bool, upstreams []str
 		}
 		v.headerOps(p+".request_headers", r.RequestHeaders)
 		v.headerOps(p+".response_headers", r.ResponseHeaders)
+		if r.Retries != nil {
+			v.retries(p+".retries", r.Retries)
+			if r.Upstream == "" && (r.Static != nil || r.Echo) {
+				v.errorf(p+".retries", "only used by routes that proxy to an upstream")
+			}
+		}
+		if r.Limits != nil {
+			v.limits(p+".limits", r.Limits)
+		}
 		if r.MaxBodyBytes < 0 {
 			v.errorf(p+".max_body_bytes", "must not be negative")
 		}

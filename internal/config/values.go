@@ -113,3 +113,70 @@ func ParseByteSize(s string) (ByteSize, error) {
 	}
 	return ByteSize(v), nil
 }
+
+// Percent is a share written with a percent sign, "20%" or "12.5%" (a bare
+// 0 is allowed). It is held as a fraction: 0.2. Bare numbers are refused:
+// whether 0.5 means half or half a percent is a guess nobody should make.
+type Percent float64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (p *Percent) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParsePercent(n.Value)
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// MarshalText writes "20%". The fraction is rounded to nine decimals of a
+// percent, so that 7% (0.07, which times 100 is 7.000000000000001 in
+// floating point) prints as it was written.
+func (p Percent) MarshalText() ([]byte, error) {
+	pct := math.Round(float64(p)*100*1e9) / 1e9
+	return []byte(strconv.FormatFloat(pct, 'f', -1, 64) + "%"), nil
+}
+
+// ParsePercent parses a Percent: "20%", "12.5%", "20 %" or a bare 20 (a
+// number of percent, not a fraction: 0.5 is half a percent). Limits 0-100.
+// The syntax is the schema's percentPattern: digits with an optional decimal
+// part, so exponents, hexadecimal, "inf" and signs, which strconv would
+// accept, are refused.
+func ParsePercent(s string) (Percent, error) {
+	t := strings.TrimSpace(s)
+	hasSign := strings.HasSuffix(t, "%")
+	t = strings.TrimSpace(strings.TrimSuffix(t, "%"))
+	neg := strings.HasPrefix(t, "-")
+	if !isDecimal(strings.TrimPrefix(t, "-")) {
+		return 0, fmt.Errorf("invalid percentage %q; write e.g. 20%%", s)
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || neg || f > 100 {
+		return 0, fmt.Errorf("percentage %q is outside 0%%-100%%", s)
+	}
+	if !hasSign && f != 0 {
+		// A bare number is ambiguous (is 0.5 half, or half a percent?):
+		// only the explicit form is accepted.
+		return 0, fmt.Errorf("percentage %q needs a %% sign: write %s%%", s, t)
+	}
+	return Percent(f / 100), nil
+}
+
+// isDecimal reports whether s is digits with an optional fractional part:
+// "20", "12.5", not "", ".5", "5." or "1e2".
+func isDecimal(s string) bool {
+	intPart, frac, hasFrac := strings.Cut(s, ".")
+	return allDigits(intPart) && (!hasFrac || allDigits(frac))
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

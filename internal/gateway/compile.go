@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/floodgate/floodgate/internal/builtin"
+	"github.com/floodgate/floodgate/internal/bulkhead"
 	"github.com/floodgate/floodgate/internal/config"
+	"github.com/floodgate/floodgate/internal/discovery"
 	"github.com/floodgate/floodgate/internal/headerops"
 	"github.com/floodgate/floodgate/internal/proxy"
 	"github.com/floodgate/floodgate/internal/route"
@@ -52,11 +54,12 @@ type compiledRoute struct {
 
 // compileDeps are what compiling needs from the running server.
 type compileDeps struct {
-	pools   *upstream.Registry
-	metrics *telemetry.Metrics
-	access  func() *telemetry.AccessLog
-	tunnels *proxy.Tunnels
-	logger  *slog.Logger
+	upstreams []config.Upstream // of the configuration being compiled
+	pools     *upstream.Registry
+	metrics   *telemetry.Metrics
+	access    func() *telemetry.AccessLog
+	tunnels   *proxy.Tunnels
+	logger    *slog.Logger
 }
 
 // compile builds a snapshot. On success the returned plan holds the upstream
@@ -64,14 +67,15 @@ type compileDeps struct {
 func compile(cfg *config.Config, src *config.Source, d compileDeps) (*Snapshot, *upstream.Plan, error) {
 	var errs config.Errors
 	snap := &Snapshot{Config: cfg, Source: src, Loaded: time.Now()}
+	d.upstreams = cfg.Upstreams
 
 	listeners, lerrs := listenerSpecs(cfg, src)
 	errs = append(errs, lerrs...)
 	snap.Listeners = listeners
 
 	specs := make([]upstream.Spec, 0, len(cfg.Upstreams))
-	for _, u := range cfg.Upstreams {
-		specs = append(specs, upstreamSpec(u, src))
+	for i, u := range cfg.Upstreams {
+		specs = append(specs, upstreamSpec(u, i, src))
 	}
 
 	// Routes: terminals, rewrites, header ops, and one table per listener.
@@ -239,15 +243,27 @@ func templateParams(path string) []string {
 	}
 }
 
-func upstreamSpec(u config.Upstream, src *config.Source) upstream.Spec {
+// upstreamSpec compiles upstreams[i] with the documented defaults. A zero
+// written in the file is honoured where it means "off" (a zero left out
+// means "default"): written tells the two apart.
+func upstreamSpec(u config.Upstream, i int, src *config.Source) upstream.Spec {
+	written := func(field string) bool { return src.Written(config.IndexPath("upstreams", i) + "." + field) }
 	proto, _ := upstream.ParseProtocol(u.Protocol) // validated by config
 	s := upstream.Spec{
 		Name:                  u.Name,
 		Protocol:              proto,
 		ConnectTimeout:        orDefault(u.Timeouts.Connect.D(), 5*time.Second),
+		TLSHandshakeTimeout:   orDefault(u.Timeouts.TLSHandshake.D(), 5*time.Second),
 		ResponseHeaderTimeout: orDefault(u.Timeouts.ResponseHeader.D(), 60*time.Second),
 		IdleConnTimeout:       orDefault(u.Timeouts.Idle.D(), 90*time.Second),
 		MaxIdlePerTarget:      u.MaxIdleConnsPerTarget,
+		DrainTimeout:          orDefault(u.DrainTimeout.D(), 30*time.Second),
+		PanicThreshold:        0.5,
+		RetryBudget:           0.2,
+		RetryMinPerSec:        10,
+		Balancer: upstream.BalancerSpec{
+			Algorithm: u.Balancer.Algorithm,
+		},
 	}
 	if u.TLS != nil {
 		s.CAFile = src.Resolve(u.TLS.CAFile)
@@ -257,7 +273,122 @@ func upstreamSpec(u config.Upstream, src *config.Source) upstream.Spec {
 	for _, t := range u.Targets {
 		s.Targets = append(s.Targets, upstream.TargetSpec{URL: t.URL, Weight: t.Weight})
 	}
+	if d := u.Discovery; d != nil {
+		if dns := d.DNS; dns != nil {
+			s.DNS = &discovery.DNSConfig{Name: dns.Name, Type: orString(dns.Type, "A"), Port: dns.Port,
+				Scheme: orString(dns.Scheme, "http"), Resolver: dns.Resolver,
+				MinTTL: orDefault(dns.MinTTL.D(), time.Second), MaxTTL: orDefault(dns.MaxTTL.D(), 5*time.Minute),
+				Timeout: 2 * time.Second}
+		}
+		if d.File != nil {
+			s.File = src.Resolve(d.File.Path)
+		}
+	}
+	if k := u.Balancer.HashKey; k != nil {
+		s.Balancer.HashSource, s.Balancer.HashName = k.Source, k.Name
+	}
+	if a := u.Balancer.Affinity; a != nil {
+		s.Balancer.AffinityCookie = orString(a.Cookie, "fg_affinity")
+		s.Balancer.AffinityTTL = a.TTL.D()
+	}
+	if a := u.Health.Active; a != nil {
+		ps := &upstream.ProbeSpec{Kind: orString(a.Type, "http"), Path: a.Path, Host: a.Host,
+			ExpectedStatus: a.ExpectedStatus, BodyContains: a.BodyContains, GRPCService: a.GRPCService,
+			Interval: orDefault(a.Interval.D(), 5*time.Second), Timeout: orDefault(a.Timeout.D(), time.Second),
+			Jitter: 0.1, HealthyThreshold: orInt(a.HealthyThreshold, 2), UnhealthyThreshold: orInt(a.UnhealthyThreshold, 2)}
+		if ps.Kind == "http" && ps.Path == "" {
+			ps.Path = "/healthz"
+		}
+		if a.Jitter > 0 || written("health.active.jitter") {
+			ps.Jitter = float64(a.Jitter)
+		}
+		s.Active = ps
+	}
+	if p := u.Health.Passive; !p.Disabled {
+		s.Passive = &upstream.BreakerConfig{
+			ConsecutiveFailures: p.ConsecutiveFailures,
+			FailureRatio:        float64(p.FailureRate),
+			Window:              orDefault(p.Window.D(), 10*time.Second),
+			MinRequests:         orInt(p.MinRequests, 20),
+			Cooldown:            orDefault(p.BaseEjection.D(), time.Second),
+			MaxCooldown:         orDefault(p.MaxEjection.D(), time.Minute),
+			HalfOpenRequests:    1,
+		}
+		if !written("health.passive.consecutive_failures") {
+			s.Passive.ConsecutiveFailures = 3
+		}
+		s.SlowThreshold = p.SlowThreshold.D()
+		s.HangTimeout = p.HangTimeout.D()
+		if !written("health.passive.hang_timeout") {
+			s.HangTimeout = 5 * time.Second
+		}
+	}
+	if u.Health.PanicThreshold > 0 || written("health.panic_threshold") {
+		s.PanicThreshold = float64(u.Health.PanicThreshold)
+	}
+	if b := u.Breaker; b != nil {
+		cd := orDefault(b.Cooldown.D(), 5*time.Second)
+		s.Breaker = &upstream.BreakerConfig{
+			ConsecutiveFailures: b.ConsecutiveFailures,
+			FailureRatio:        float64(b.FailureRatio),
+			Window:              orDefault(b.Window.D(), 10*time.Second),
+			MinRequests:         orInt(b.MinRequests, 20),
+			Cooldown:            cd,
+			MaxCooldown:         cd,
+			HalfOpenRequests:    orInt(b.HalfOpenRequests, 1),
+		}
+		if !written("breaker.consecutive_failures") {
+			s.Breaker.ConsecutiveFailures = 5
+		}
+	}
+	if u.Retries.Budget > 0 || written("retries.budget") {
+		s.RetryBudget = float64(u.Retries.Budget)
+	}
+	if u.Retries.MinPerSecond > 0 || written("retries.min_per_second") {
+		s.RetryMinPerSec = u.Retries.MinPerSecond
+	}
+	if l := u.Limits; l != nil {
+		s.Limits = &upstream.LimitsSpec{Max: l.MaxConcurrent, Queue: l.Queue, Timeout: orDefault(l.QueueTimeout.D(), time.Second)}
+	}
 	return s
+}
+
+// retryPolicy compiles a route's retry policy (its own, else its
+// upstream's) with the documented defaults.
+func retryPolicy(r *config.Retries) proxy.RetryPolicy {
+	if r == nil {
+		r = &config.Retries{}
+	}
+	p := proxy.RetryPolicy{
+		Attempts:      orInt(r.Attempts, 2),
+		NonIdempotent: r.NonIdempotent,
+		BackoffBase:   orDefault(r.BackoffBase.D(), 25*time.Millisecond),
+		BackoffMax:    orDefault(r.BackoffMax.D(), 250*time.Millisecond),
+		BufferBody:    int64(r.BufferBody),
+	}
+	if p.BufferBody == 0 {
+		p.BufferBody = 64 << 10
+	}
+	codes := r.OnStatus
+	if len(codes) == 0 {
+		codes = []int{502, 503, 504}
+	}
+	p.OnStatus = proxy.NewStatusSet(codes...)
+	return p
+}
+
+func orInt(v, def int) int {
+	if v != 0 {
+		return v
+	}
+	return def
+}
+
+func orString(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -306,6 +437,16 @@ func buildTerminal(rc config.Route, i int, params []string, pools map[string]*up
 		}
 		host = r.Host
 	}
+	retries := rc.Retries
+	var deadlineHeader string
+	for i := range d.upstreams {
+		if d.upstreams[i].Name == rc.Upstream {
+			if retries == nil {
+				retries = &d.upstreams[i].Retries
+			}
+			deadlineHeader = d.upstreams[i].Timeouts.DeadlineHeader
+		}
+	}
 	return proxy.New(proxy.Config{
 		Pool:            pool,
 		Rewrite:         rw,
@@ -313,6 +454,8 @@ func buildTerminal(rc config.Route, i int, params []string, pools map[string]*up
 		RequestHeaders:  reqOps,
 		ResponseHeaders: respOps,
 		Timeout:         rc.Timeout.D(),
+		Retry:           retryPolicy(retries),
+		DeadlineHeader:  http.CanonicalHeaderKey(deadlineHeader),
 		OnUpstreamError: d.metrics.UpstreamError,
 		Tunnels:         d.tunnels,
 		Logger:          d.logger,
@@ -325,6 +468,9 @@ func buildTerminal(rc config.Route, i int, params []string, pools map[string]*up
 func buildChain(name string, terminal http.Handler, rc config.Route, d compileDeps) http.Handler {
 	var mws []func(http.Handler) http.Handler
 	mws = append(mws, observe(d.metrics.Route(name), d.access), recoverer(d.logger))
+	if l := rc.Limits; l != nil {
+		mws = append(mws, limit(bulkhead.New(l.MaxConcurrent, l.Queue, orDefault(l.QueueTimeout.D(), time.Second))))
+	}
 	if rc.MaxBodyBytes > 0 {
 		mws = append(mws, bodyLimit(int64(rc.MaxBodyBytes)))
 	}

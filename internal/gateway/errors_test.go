@@ -42,7 +42,7 @@ func TestErrorBackendDown(t *testing.T) {
 	}
 	// Counted per target and per kind.
 	pool := g.srv.Pools()["be"]
-	if f := pool.Targets()[0].Failures.Load(); f != 3 {
+	if f := pool.Targets()[0].Failures(); f != 3 {
 		t.Errorf("target failures %d; want 3", f)
 	}
 	if v := g.metric(`floodgate_upstream_errors_total{kind="connect_refused",upstream="be"}`); v != 3 {

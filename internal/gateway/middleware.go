@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/floodgate/floodgate/internal/bulkhead"
 	"github.com/floodgate/floodgate/internal/httperr"
 	"github.com/floodgate/floodgate/internal/reqctx"
 	"github.com/floodgate/floodgate/internal/telemetry"
@@ -135,6 +137,25 @@ func recoverer(logger *slog.Logger) func(http.Handler) http.Handler {
 				}
 				panic(http.ErrAbortHandler)
 			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// limit is a route's bulkhead: at most its slots run at once, a bounded
+// queue waits, and the rest get 503 with Retry-After at once — never an
+// unbounded pile of goroutines.
+func limit(b *bulkhead.Bulkhead) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := b.Acquire(r.Context()); err != nil {
+				st := reqctx.From(r.Context())
+				st.ErrKind = "overloaded"
+				w.Header()["Retry-After"] = []string{strconv.Itoa(b.RetryAfter())}
+				httperr.Write(w, http.StatusServiceUnavailable, "route is at its concurrency limit", st.RequestID)
+				return
+			}
+			defer b.Release()
 			next.ServeHTTP(w, r)
 		})
 	}

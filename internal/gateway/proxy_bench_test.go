@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -63,7 +64,35 @@ listeners: [{name: main, address: "127.0.0.1:0"}]
 upstreams: [{name: be, targets: ["http://%s"]}]
 routes: [{name: all, upstream: be}]
 `, be))
-	addr := g.addr("main")
+	driveGateway(b, g.addr("main"))
+}
+
+// BenchmarkProxyPool compares, in one run, the same load through an
+// upstream of a single static target and through a pool of three targets
+// with the default balancer (P2C over EWMA latency × in-flight) and passive
+// health on: the cost of balancing, outlier detection and breakers per
+// request. bench/run pool turns the two into the ratio pool3_vs_single.
+func BenchmarkProxyPool(b *testing.B) {
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("targets=%d", n), func(b *testing.B) {
+			targets := make([]string, n)
+			for i := range targets {
+				targets[i] = fmt.Sprintf("%q", "http://"+benchBackend(b))
+			}
+			g := newGW(b, fmt.Sprintf(`
+access_log: {enabled: false}
+listeners: [{name: main, address: "127.0.0.1:0"}]
+upstreams: [{name: be, targets: [%s]}]
+routes: [{name: all, upstream: be}]
+`, strings.Join(targets, ", ")))
+			driveGateway(b, g.addr("main"))
+		})
+	}
+}
+
+// driveGateway sends keep-alive GETs to addr from 8×GOMAXPROCS parallel
+// connections, reading each response whole, allocation-free.
+func driveGateway(b *testing.B, addr string) {
 	req := []byte("GET /bench HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
 	b.ReportAllocs()
 	b.SetParallelism(8)

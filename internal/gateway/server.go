@@ -77,7 +77,36 @@ func New(opts Options) *Server {
 	if opts.Metrics == nil {
 		opts.Metrics = telemetry.NewMetrics("dev")
 	}
-	return &Server{opts: opts, logger: opts.Logger, metrics: opts.Metrics, listeners: make(map[string]*listenerRuntime)}
+	s := &Server{opts: opts, logger: opts.Logger, metrics: opts.Metrics, listeners: make(map[string]*listenerRuntime)}
+	s.pools.Logger = opts.Logger
+	s.metrics.RegisterUpstreams(s.upstreamStats)
+	return s
+}
+
+// upstreamStats snapshots the pools for the metrics collector.
+func (s *Server) upstreamStats() ([]telemetry.PoolStats, []telemetry.TargetStats) {
+	now := time.Now()
+	var pools []telemetry.PoolStats
+	var targets []telemetry.TargetStats
+	for name, p := range s.pools.Pools() {
+		ps := telemetry.PoolStats{Upstream: name, Eligible: len(p.Eligible()), InUse: -1}
+		ps.Retries, ps.Denied = p.Budget().Counts()
+		if b := p.Breaker(); b != nil {
+			ps.Breaker = b.State().String()
+		}
+		if l := p.Limits(); l != nil {
+			ps.InUse, ps.Queued = l.InUse(), l.Waiting()
+		}
+		pools = append(pools, ps)
+		for _, t := range p.Targets() {
+			buckets, count, sum := t.LatencyHistogram()
+			targets = append(targets, telemetry.TargetStats{Upstream: name, Target: t.Addr, State: t.State(now),
+				Weight: t.Weight(), InFlight: t.InFlight(), Requests: t.Requests(), Failures: t.Failures(),
+				Ejections: t.Ejections(), LatencyEWMA: t.Latency().Seconds(),
+				LatencyBuckets: buckets, LatencyCount: count, LatencySum: sum})
+		}
+	}
+	return pools, targets
 }
 
 // SetAdmin sets the admin API handler (before Start; it usually needs the

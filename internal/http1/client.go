@@ -24,6 +24,9 @@ type Transport struct {
 	// Dialer dials TCP; nil uses a net.Dialer with ConnectTimeout.
 	Dialer         func(ctx context.Context, network, addr string) (net.Conn, error)
 	ConnectTimeout time.Duration // default 5s
+	// TLSHandshakeTimeout bounds the handshake with TLS targets; default:
+	// the ConnectTimeout.
+	TLSHandshakeTimeout time.Duration
 	// TLSConfig is used for targets marked TLS; ServerName defaults to the host.
 	TLSConfig              *tls.Config
 	MaxIdlePerTarget       int           // default 256; < 0 disables keep-alive
@@ -42,8 +45,32 @@ type Transport struct {
 }
 
 type hostPool struct {
-	mu   sync.Mutex
-	idle []*ClientConn // LIFO: the most recently used connection is the warmest
+	mu     sync.Mutex
+	idle   []*ClientConn // LIFO: the most recently used connection is the warmest
+	active *ClientConn   // connections in use: an intrusive list (no allocation per request)
+	closed bool          // CloseTarget: no pooling, no new connections kept
+}
+
+// link puts cc on the active list; p.mu held.
+func (p *hostPool) link(cc *ClientConn) {
+	cc.prev, cc.next = nil, p.active
+	if p.active != nil {
+		p.active.prev = cc
+	}
+	p.active = cc
+}
+
+// unlink takes cc off the active list; p.mu held.
+func (p *hostPool) unlink(cc *ClientConn) {
+	if cc.prev != nil {
+		cc.prev.next = cc.next
+	} else if p.active == cc {
+		p.active = cc.next
+	}
+	if cc.next != nil {
+		cc.next.prev = cc.prev
+	}
+	cc.prev, cc.next = nil, nil
 }
 
 // Target identifies an upstream address.
@@ -70,6 +97,9 @@ type ClientConn struct {
 	now       time.Time   // the caller's time at Get
 	resp      Response
 	body      clientBody
+	prev      *ClientConn // active list
+	next      *ClientConn
+	linked    bool
 }
 
 // HeaderField is one response header, canonicalised; strings point into the
@@ -108,11 +138,13 @@ func (t *Transport) Get(ctx context.Context, target Target, now time.Time) (*Cli
 			p.mu.Lock()
 			continue
 		}
+		p.link(cc)
+		cc.linked = true
 		p.mu.Unlock()
 		// A connection idle for a while may have been closed by the peer
 		// (its idle timeout, a restart). One non-blocking peek tells.
 		if nowNano-cc.idleSince > int64(t.staleCheckAfter()) && !cc.alive() {
-			cc.nc.Close()
+			cc.Close()
 			p.mu.Lock()
 			continue
 		}
@@ -124,6 +156,10 @@ func (t *Transport) Get(ctx context.Context, target Target, now time.Time) (*Cli
 	cc, err := t.dial(ctx, target, p)
 	if cc != nil {
 		cc.now = now
+		p.mu.Lock()
+		p.link(cc)
+		cc.linked = true
+		p.mu.Unlock()
 	}
 	return cc, err
 }
@@ -204,8 +240,14 @@ func (t *Transport) dial(ctx context.Context, target Target, p *hostPool) (*Clie
 			cfg.ServerName = host
 		}
 		cfg.NextProtos = []string{"http/1.1"}
+		hs := t.TLSHandshakeTimeout
+		if hs <= 0 {
+			hs = timeout
+		}
+		hctx, hcancel := context.WithTimeout(ctx, hs)
+		defer hcancel()
 		tc := tls.Client(nc, cfg)
-		if err := tc.HandshakeContext(dctx); err != nil {
+		if err := tc.HandshakeContext(hctx); err != nil {
 			nc.Close()
 			return nil, &DialError{err}
 		}
@@ -631,9 +673,13 @@ func (cc *ClientConn) Release() {
 	// their buffers while pooled, which saves the pool traffic per request.
 	cc.idleSince = time.Now().UnixNano()
 	p.mu.Lock()
+	if cc.linked {
+		p.unlink(cc)
+		cc.linked = false
+	}
 	// closed is checked under p.mu: Close sets it before emptying each pool
 	// under the same lock, so no connection slips into an emptied pool.
-	if t.closed.Load() || len(p.idle) >= t.maxIdle() {
+	if t.closed.Load() || p.closed || len(p.idle) >= t.maxIdle() {
 		p.mu.Unlock()
 		cc.nc.Close()
 		return
@@ -644,6 +690,7 @@ func (cc *ClientConn) Release() {
 
 // Close closes the connection (it is not returned to the pool).
 func (cc *ClientConn) Close() {
+	cc.unlinkActive()
 	cc.broken = true
 	cc.nc.Close()
 	cc.br.release()
@@ -662,10 +709,52 @@ func (cc *ClientConn) Abort() {
 // Detach removes the connection from pooling for protocol upgrades: the
 // caller owns the net.Conn from now on.
 func (cc *ClientConn) Detach() net.Conn {
+	cc.unlinkActive()
 	cc.broken = true
 	cc.rdl = time.Time{}
 	_ = cc.nc.SetDeadline(time.Time{})
 	return cc.nc
+}
+
+// unlinkActive takes the connection off its pool's active list.
+func (cc *ClientConn) unlinkActive() {
+	if !cc.linked {
+		return
+	}
+	p := cc.pool
+	p.mu.Lock()
+	p.unlink(cc)
+	cc.linked = false
+	p.mu.Unlock()
+}
+
+// CloseTarget closes every connection to addr: idle ones at once, and
+// those in use are aborted (their exchanges fail). Used when a removed
+// target's drain deadline passes. Later connections to addr are not pooled
+// until the transport sees the address again after a new Get.
+func (t *Transport) CloseTarget(addr string) {
+	t.mu.Lock()
+	p := t.pools[addr]
+	delete(t.pools, addr)
+	t.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	var active []*ClientConn
+	for cc := p.active; cc != nil; cc = cc.next {
+		active = append(active, cc)
+	}
+	p.mu.Unlock()
+	for _, cc := range idle {
+		cc.nc.Close()
+	}
+	for _, cc := range active {
+		cc.Abort()
+	}
 }
 
 // CloseIdle closes all idle pooled connections (on reload or shutdown).

@@ -276,3 +276,55 @@ func TestDialErrors(t *testing.T) {
 		t.Fatalf("want *DialError, got %v", err)
 	}
 }
+
+// CloseTarget closes idle connections and aborts those in use (a removed
+// target's drain deadline), and stops pooling for the address.
+func TestCloseTarget(t *testing.T) {
+	hold := make(chan struct{})
+	addr, conns := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.URL.Path == "/slow" {
+				<-hold
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	defer close(hold)
+	tr := &Transport{}
+	defer tr.Close()
+	if _, _, err := exchange(t, tr, addr); err != nil { // leaves one idle connection
+		t.Fatal(err)
+	}
+	cc, err := tr.Get(context.Background(), Target{Addr: addr}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cc.HeadBuf()
+	*b = append(*b, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"...)
+	cc.Flush()
+	done := make(chan error, 1)
+	go func() { _, err := cc.ReadResponse("GET"); done <- err }()
+	tr.CloseTarget(addr)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("an aborted exchange succeeded")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("CloseTarget did not abort the exchange in progress")
+	}
+	cc.Release()
+	// The idle connection was closed too: the next exchange dials anew.
+	before := conns.Load()
+	if _, _, err := exchange(t, tr, addr); err != nil {
+		t.Fatal(err)
+	}
+	if conns.Load() != before+1 {
+		t.Fatalf("connections %d -> %d: a closed idle connection was reused", before, conns.Load())
+	}
+}

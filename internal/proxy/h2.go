@@ -6,33 +6,38 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/floodgate/floodgate/internal/http1"
-	"github.com/floodgate/floodgate/internal/reqctx"
 	"github.com/floodgate/floodgate/internal/upstream"
 )
 
-// serveH2 forwards over HTTP/2 (h2c or h2): the path for gRPC, whose
-// responses end in trailers (grpc-status) and may stream in both directions.
+// tryH2 makes one attempt over HTTP/2 (h2c or h2): the path for gRPC,
+// whose responses end in trailers (grpc-status) and may stream in both
+// directions.
 //
 // x/net/http2's Transport keeps using the request after RoundTrip returns:
 // its goroutines read and close the body, and its HPACK encoder keeps header
 // strings in a table for the connection's lifetime. An HTTP/1.1 request's
 // strings and body belong to its client connection and are reused by the
-// next request, so everything handed over here is copied or guarded.
-func (h *Handler) serveH2(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target) {
+// next request, so everything handed over here is copied or guarded; each
+// attempt has its own context and guard, so an earlier attempt's goroutines
+// never touch a retried request's body.
+func (x *exchange) tryH2(t *upstream.Target, now time.Time) result {
+	h, w, r, st, pool := x.h, x.w, x.r, x.st, x.pool
 	var ctx context.Context
 	var cancel context.CancelFunc
-	if h.cfg.Timeout > 0 {
-		ctx, cancel = context.WithDeadline(r.Context(), st.Start.Add(h.cfg.Timeout))
+	if !x.deadline.IsZero() {
+		ctx, cancel = context.WithDeadline(r.Context(), x.deadline)
 	} else {
 		ctx, cancel = context.WithCancel(r.Context())
 	}
 	scheme := "http"
-	if target.TLS {
+	if t.TLS {
 		scheme = "https"
 	}
 	rawPath := string(h.cfg.Rewrite.appendPath(nil, r, &st.Match))
@@ -46,19 +51,22 @@ func (h *Handler) serveH2(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 	}
 	out := (&http.Request{
 		Method:        strings.Clone(r.Method),
-		URL:           &url.URL{Scheme: scheme, Host: target.Addr, Path: path, RawPath: rawPath, RawQuery: strings.Clone(r.URL.RawQuery), ForceQuery: r.URL.ForceQuery},
+		URL:           &url.URL{Scheme: scheme, Host: t.Addr, Path: path, RawPath: rawPath, RawQuery: strings.Clone(r.URL.RawQuery), ForceQuery: r.URL.ForceQuery},
 		Proto:         "HTTP/2.0",
 		ProtoMajor:    2,
-		Header:        h.outboundHeader(r, st),
+		Header:        h.outboundHeader(r, x),
 		ContentLength: r.ContentLength,
 		Host:          host,
 		Trailer:       r.Trailer,
 	}).WithContext(ctx)
 	var guard *guardedBody
-	if r.Body != nil && r.Body != http.NoBody {
-		out.Body = r.Body
-		if r.ProtoMajor == 1 {
-			guard = &guardedBody{body: r.Body}
+	if !x.body.none {
+		out.Body = io.NopCloser(x.body.reader())
+		// Guard what outlives the handler otherwise: an HTTP/1.1 body
+		// (the connection's next request reuses it) and a buffered one
+		// (its memory goes back to a pool).
+		if r.ProtoMajor == 1 || x.body.buffered {
+			guard = &guardedBody{body: out.Body}
 			out.Body = guard
 		}
 	}
@@ -68,12 +76,26 @@ func (h *Handler) serveH2(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 			guard.detach(w)
 		}
 	}()
-	resp, err := h.cfg.Pool.RoundTripH2(out)
+	resp, err := pool.RoundTripH2(out)
 	if err != nil {
-		h.upstreamError(w, r, st, target, err)
-		return
+		k := classify(err, r.Context())
+		pool.Done(t, outcomeOf(k), k.kind, 0, time.Now())
+		return x.failed(t, k, err, x.canRetrySent())
 	}
 	defer resp.Body.Close()
+	headAt := time.Now()
+	ttfb := max(headAt.Sub(now), time.Nanosecond) // > 0: the head arrived
+	t.Progress(headAt)
+	if x.holdBack(resp.StatusCode) {
+		pool.Done(t, upstream.Failure, "status", ttfb, headAt)
+		return x.failed(t, errKind{resp.StatusCode, "status", "upstream answered " + strconv.Itoa(resp.StatusCode)}, errStatus, true)
+	}
+	outcome, kind := upstream.Success, ""
+	if resp.StatusCode >= 500 || grpcFailure(resp.Header) {
+		outcome, kind = upstream.Failure, "status"
+	}
+	defer func() { pool.Done(t, outcome, kind, ttfb, time.Now()) }()
+	x.ok = resp.StatusCode < 500
 	hdr := w.Header()
 	removeHopByHop(resp.Header)
 	for k, vs := range resp.Header {
@@ -85,6 +107,7 @@ func (h *Handler) serveH2(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 	if !h.cfg.ResponseHeaders.Empty() {
 		h.cfg.ResponseHeaders.Apply(hdr)
 	}
+	h.setAffinity(hdr, r, t)
 	// Announce the trailers the upstream declared (gRPC: grpc-status,
 	// grpc-message) so that an HTTP/2 client gets them as trailers.
 	if len(resp.Trailer) > 0 {
@@ -107,13 +130,13 @@ func (h *Handler) serveH2(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			if _, err := w.Write(buf[:n]); err != nil {
-				st.ErrKind = "client_gone"
-				return
+				st.ErrKind, outcome = "client_gone", upstream.Canceled
+				return resDone
 			}
 			if streaming {
 				if err := rc.Flush(); err != nil {
-					st.ErrKind = "client_gone"
-					return
+					st.ErrKind, outcome = "client_gone", upstream.Canceled
+					return resDone
 				}
 			}
 		}
@@ -122,22 +145,38 @@ func (h *Handler) serveH2(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		}
 		if rerr != nil {
 			if errors.Is(rerr, context.Canceled) && r.Context().Err() != nil {
-				st.ErrKind = "canceled"
-				return
+				st.ErrKind, outcome = "canceled", upstream.Canceled
+				return resDone
 			}
-			h.noteError(st, target, classify(rerr, r.Context()).kind)
+			k := classify(rerr, r.Context())
+			outcome, kind = upstream.Failure, k.kind
+			x.ok = false
+			h.noteError(st, t, k.kind)
 			panic(http.ErrAbortHandler)
 		}
 	}
 	for k, vs := range resp.Trailer {
 		hdr[http.TrailerPrefix+k] = vs
 	}
+	return resDone
+}
+
+// grpcFailure reports a trailers-only gRPC answer with a server-side
+// failure code (UNAVAILABLE, INTERNAL, ...): for the target's health it
+// counts like a 5xx. Application codes (NOT_FOUND, ...) are successes.
+func grpcFailure(h http.Header) bool {
+	switch h.Get("Grpc-Status") {
+	case "13", "14", "15": // INTERNAL, UNAVAILABLE, DATA_LOSS
+		return true
+	}
+	return false
 }
 
 // outboundHeader builds the header of an HTTP/2 upstream request: deep
 // copies of the client's headers minus hop-by-hop ones (keeping "TE:
 // trailers", which gRPC requires), plus the forwarding headers.
-func (h *Handler) outboundHeader(r *http.Request, st *reqctx.State) http.Header {
+func (h *Handler) outboundHeader(r *http.Request, x *exchange) http.Header {
+	st := x.st
 	out := make(http.Header, len(r.Header)+6)
 	var connTokens []string
 	if len(r.Header["Connection"]) > 0 {
@@ -146,6 +185,9 @@ func (h *Handler) outboundHeader(r *http.Request, st *reqctx.State) http.Header 
 	for k, vs := range r.Header {
 		if http1.IsHopByHop(k) || k == "Expect" || k == "X-Request-Id" || contains(connTokens, k) {
 			continue
+		}
+		if (k == "Grpc-Timeout" && !x.deadline.IsZero()) || (k == h.cfg.DeadlineHeader && k != "") {
+			continue // set below from the tighter deadline; the deadline header is never the client's
 		}
 		cp := make([]string, len(vs))
 		for i, v := range vs {
@@ -176,6 +218,14 @@ func (h *Handler) outboundHeader(r *http.Request, st *reqctx.State) http.Header 
 	}
 	out["Forwarded"] = []string{elem}
 	out["X-Request-Id"] = []string{strings.Clone(st.RequestID)}
+	if !x.deadline.IsZero() {
+		// The same values as the HTTP/1 path, via its formatter.
+		for _, line := range strings.Split(strings.TrimSpace(string(h.appendDeadline(nil, r, x.deadline))), "\r\n") {
+			if k, v, ok := strings.Cut(line, ": "); ok {
+				out[http.CanonicalHeaderKey(k)] = []string{v}
+			}
+		}
+	}
 	return out
 }
 

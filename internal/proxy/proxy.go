@@ -15,13 +15,16 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,6 +35,7 @@ import (
 	"github.com/floodgate/floodgate/internal/httperr"
 	"github.com/floodgate/floodgate/internal/reqctx"
 	"github.com/floodgate/floodgate/internal/upstream"
+	"github.com/floodgate/floodgate/internal/upstream/balance"
 )
 
 // Config is a compiled proxy route.
@@ -41,13 +45,47 @@ type Config struct {
 	Host            string   // Host header upstream; "" forwards the client's
 	RequestHeaders  headerops.Ops
 	ResponseHeaders headerops.Ops
-	Timeout         time.Duration // whole exchange; 0 = none
-	// OnUpstreamError is called once per failed exchange with the error kind
+	Timeout         time.Duration // whole exchange, retries included; 0 = none
+	Retry           RetryPolicy
+	// DeadlineHeader, when set and the route has a timeout, carries the
+	// remaining time in milliseconds to the upstream (gRPC requests always
+	// get grpc-timeout). A client's copy of the header is always removed.
+	DeadlineHeader string
+	// OnUpstreamError is called once per failed attempt with the error kind
 	// (connect_refused, connect_timeout, connect, timeout, reset, protocol,
-	// body, canceled, no_target); used for metrics. May be nil.
+	// status, no_target, breaker_open, overloaded, canceled); for metrics.
 	OnUpstreamError func(pool, kind string)
 	Tunnels         *Tunnels // tracks upgraded connections for shutdown; may be nil
 	Logger          *slog.Logger
+}
+
+// RetryPolicy says when a failed attempt is tried again on another target.
+type RetryPolicy struct {
+	Attempts      int       // total tries including the first (≥ 1)
+	OnStatus      StatusSet // statuses retried for idempotent requests
+	NonIdempotent bool      // retry other methods on those statuses too (when the body is replayable)
+	BackoffBase   time.Duration
+	BackoffMax    time.Duration
+	BufferBody    int64 // request bodies up to this size (known length) are buffered for replay; < 0 never
+}
+
+// StatusSet is a set of HTTP statuses.
+type StatusSet [10]uint64
+
+// NewStatusSet returns the set of the given statuses (100-639).
+func NewStatusSet(codes ...int) StatusSet {
+	var s StatusSet
+	for _, c := range codes {
+		if c >= 0 && c < 640 {
+			s[c/64] |= 1 << (c % 64)
+		}
+	}
+	return s
+}
+
+// Has reports whether code is in the set.
+func (s *StatusSet) Has(code int) bool {
+	return code >= 0 && code < 640 && s[code/64]&(1<<(code%64)) != 0
 }
 
 // Handler proxies to an upstream pool.
@@ -57,6 +95,9 @@ type Handler struct{ cfg Config }
 func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Retry.Attempts < 1 {
+		cfg.Retry.Attempts = 1
 	}
 	return &Handler{cfg: cfg}
 }
@@ -78,6 +119,39 @@ type heapCopies struct{}
 func (heapCopies) OneValue(v string) []string { return []string{strings.Clone(v)} }
 func (heapCopies) Key(k string) string        { return strings.Clone(k) }
 
+// exchange is one client request's way through the pool: its attempts,
+// body, deadline and last failure.
+type exchange struct {
+	h        *Handler
+	w        http.ResponseWriter
+	r        *http.Request
+	st       *reqctx.State
+	pool     *upstream.Pool
+	deadline time.Time
+	body     reqBody
+	skip     balance.Skip // targets already tried
+	attempt  int
+	granted  bool // an attempt already took a retry from the budget
+	// The last failure, answered if no attempt succeeds.
+	failStatus int
+	failKind   string
+	failMsg    string
+	ok         bool // the client got a response below 500
+}
+
+// exchangePool recycles exchanges: nothing keeps one after ServeHTTP
+// returns (HTTP/2 attempts detach the body they lent the transport).
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+
+// result is how an attempt ended.
+type result int
+
+const (
+	resDone  result = iota // the response went to the client (or the client is gone)
+	resRetry               // failed before the client saw anything; a retry is allowed
+	resFail                // failed before the client saw anything; answer the failure
+)
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := reqctx.From(r.Context())
@@ -86,27 +160,240 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.NewID()
 	}
 	pool := h.cfg.Pool
-	target := pool.Pick(r)
-	if target == nil {
-		h.fail(w, r, st, http.StatusServiceUnavailable, "no_target", "no upstream target available")
-		return
+	st.Upstream = pool.Name()
+	// The bulkhead first: refusing under overload must not consume a
+	// breaker trial.
+	if l := pool.Limits(); l != nil {
+		if err := l.Acquire(r.Context()); err != nil {
+			w.Header()["Retry-After"] = []string{strconv.Itoa(l.RetryAfter())}
+			h.fail(w, r, st, http.StatusServiceUnavailable, "overloaded", "upstream is at its concurrency limit")
+			return
+		}
+		defer l.Release()
 	}
-	st.Upstream, st.Target = pool.Name(), target.Addr
-	target.InFlight.Add(1)
-	target.Requests.Add(1)
-	defer target.InFlight.Add(-1)
+	x := exchangePool.Get().(*exchange)
+	*x = exchange{h: h, w: w, r: r, st: st, pool: pool}
+	defer func() {
+		*x = exchange{} // drop the request's references
+		exchangePool.Put(x)
+	}()
+	if b := pool.Breaker(); b != nil {
+		if !b.Allow(st.Start) {
+			w.Header()["Retry-After"] = []string{strconv.Itoa(max(1, int(b.RetryAfter(st.Start).Round(time.Second)/time.Second)))}
+			h.fail(w, r, st, http.StatusServiceUnavailable, "breaker_open", "upstream circuit breaker is open")
+			return
+		}
+		defer func() { b.Record(x.ok, time.Now()) }()
+	}
+	if h.cfg.Timeout > 0 {
+		x.deadline = st.Start.Add(h.cfg.Timeout)
+	}
 	if !h.cfg.RequestHeaders.Empty() {
 		h.cfg.RequestHeaders.Apply(r.Header)
 	}
 	if upgrade := upgradeType(r); upgrade != "" {
-		h.serveUpgrade(w, r, st, target, upgrade)
+		h.serveUpgrade(x, upgrade)
 		return
 	}
-	if pool.Protocol() == upstream.HTTP1 {
-		h.serveH1(w, r, st, target)
-	} else {
-		h.serveH2(w, r, st, target)
+	pool.Budget().Request(st.Start)
+	if err := x.body.prepare(r, h.cfg.Retry.BufferBody); err != nil {
+		h.clientBodyError(w, r, st, err)
+		return
 	}
+	defer x.body.release()
+	for {
+		x.attempt++
+		now := st.Start
+		if x.attempt > 1 {
+			now = time.Now()
+		}
+		t := pool.Pick(r, &x.skip, now)
+		if t == nil {
+			if x.attempt == 1 {
+				h.fail(w, r, st, http.StatusServiceUnavailable, "no_target", "no healthy upstream target")
+				return
+			}
+			break // every target was tried: answer the last failure
+		}
+		x.skip.Add(t.ID())
+		st.Target = t.Addr
+		var res result
+		if pool.Protocol() == upstream.HTTP1 {
+			res = x.tryH1(t, now)
+		} else {
+			res = x.tryH2(t, now)
+		}
+		if res == resDone {
+			return
+		}
+		if res == resFail || x.attempt >= h.cfg.Retry.Attempts {
+			break
+		}
+		if !x.granted && !pool.Budget().TryRetry(time.Now()) {
+			break // the budget says no: do not add load to a failing service
+		}
+		x.granted = false
+		if !x.backoff() {
+			break
+		}
+	}
+	x.answerFailure()
+}
+
+// canRetrySent reports whether a request that may have reached the
+// upstream can be sent again: its method is idempotent (or the policy says
+// so) and its body can be replayed.
+func (x *exchange) canRetrySent() bool {
+	return (idempotent(x.r.Method) || x.h.cfg.Retry.NonIdempotent) && x.body.replayable()
+}
+
+// idempotent methods (RFC 9110 §9.2.2) may be repeated safely.
+func idempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// holdBack reports whether an upstream response with status should be
+// discarded and the request retried: a retryable status, a retryable
+// request, attempts left, and a retry granted by the budget.
+func (x *exchange) holdBack(status int) bool {
+	p := &x.h.cfg.Retry
+	if !p.OnStatus.Has(status) || !x.canRetrySent() || x.attempt >= p.Attempts {
+		return false
+	}
+	if !x.pool.Budget().TryRetry(time.Now()) {
+		return false
+	}
+	x.granted = true
+	return true
+}
+
+// failed records a failed attempt (nothing reached the client) and says
+// whether it may be retried.
+func (x *exchange) failed(t *upstream.Target, k errKind, err error, retryOK bool) result {
+	x.h.noteError(x.st, t, k.kind)
+	if k.status == 499 {
+		return resDone // the client is gone: nobody to answer or retry for
+	}
+	x.h.cfg.Logger.LogAttrs(x.r.Context(), slog.LevelWarn, "upstream attempt failed",
+		slog.String("request_id", x.st.RequestID), slog.String("upstream", x.pool.Name()),
+		slog.String("target", t.Addr), slog.Int("attempt", x.attempt), slog.String("kind", k.kind),
+		slog.String("error", err.Error()))
+	x.failStatus, x.failKind, x.failMsg = k.status, k.kind, k.msg
+	if retryOK {
+		return resRetry
+	}
+	return resFail
+}
+
+// answerFailure answers the client with the last attempt's failure.
+func (x *exchange) answerFailure() {
+	if x.failStatus == 0 {
+		x.failStatus, x.failMsg = http.StatusBadGateway, "upstream request failed"
+	}
+	x.st.ErrKind = x.failKind
+	x.h.writeError(x.w, x.r, x.failStatus, x.failMsg, x.st.RequestID)
+}
+
+// backoff waits before a retry: exponential with full jitter (AWS
+// architecture blog, "Exponential Backoff And Jitter"), never past the
+// route's deadline. It reports false when the request should stop.
+func (x *exchange) backoff() bool {
+	p := &x.h.cfg.Retry
+	if p.BackoffBase <= 0 {
+		return x.r.Context().Err() == nil
+	}
+	d := p.BackoffBase << min(x.attempt-1, 16)
+	if p.BackoffMax > 0 && d > p.BackoffMax {
+		d = p.BackoffMax
+	}
+	d = time.Duration(rand.Int64N(int64(d) + 1))
+	if !x.deadline.IsZero() && time.Until(x.deadline) < d {
+		return false
+	}
+	if d <= 0 {
+		return x.r.Context().Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-x.r.Context().Done():
+		return false
+	}
+}
+
+// reqBody is a request body as the attempts see it: buffered (replayable)
+// when small and of known length, otherwise streamed once (replayable only
+// as long as nothing was read from it).
+type reqBody struct {
+	orig     io.ReadCloser
+	none     bool
+	buffered bool
+	bufp     *[]byte
+	data     []byte
+	rd       bytes.Reader
+	count    countingReader
+}
+
+// prepare buffers the body if it is small enough (limit ≥ its known
+// length); reading it may fail with the client's error.
+func (b *reqBody) prepare(r *http.Request, limit int64) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		b.none = true
+		return nil
+	}
+	b.orig = r.Body
+	b.count.r = r.Body
+	if limit <= 0 || r.ContentLength <= 0 || r.ContentLength > limit {
+		return nil // streamed: bodies of unknown length may be streams that never end
+	}
+	if r.ContentLength <= 32<<10 {
+		b.bufp = bufPool.Get().(*[]byte)
+		b.data = (*b.bufp)[:r.ContentLength]
+	} else {
+		b.data = make([]byte, r.ContentLength)
+	}
+	if _, err := io.ReadFull(r.Body, b.data); err != nil {
+		return err
+	}
+	b.buffered = true
+	return nil
+}
+
+// replayable reports whether the body can be sent (again) in full.
+func (b *reqBody) replayable() bool { return b.none || b.buffered || b.count.n == 0 }
+
+// reader returns the body for an attempt, from its start when buffered.
+func (b *reqBody) reader() io.Reader {
+	if b.buffered {
+		b.rd.Reset(b.data)
+		return &b.rd
+	}
+	return &b.count
+}
+
+func (b *reqBody) release() {
+	if b.bufp != nil {
+		bufPool.Put(b.bufp)
+		b.bufp, b.data = nil, nil
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // upgradeType returns the Upgrade protocol of an HTTP/1.1 upgrade request.
@@ -117,59 +404,81 @@ func upgradeType(r *http.Request) string {
 	return r.Header["Upgrade"][0]
 }
 
-func (h *Handler) serveH1(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target) {
+// tryH1 makes one attempt on an HTTP/1.1 target.
+func (x *exchange) tryH1(t *upstream.Target, now time.Time) result {
+	h, r, pool := x.h, x.r, x.pool
 	ctx := r.Context()
-	var deadline time.Time
-	if h.cfg.Timeout > 0 {
-		deadline = st.Start.Add(h.cfg.Timeout)
-	}
-	replayable := r.Body == nil || r.Body == http.NoBody
-	for attempt := 0; ; attempt++ {
-		cc, err := h.cfg.Pool.H1.Get(ctx, target.H1(), st.Start)
+	for stale := 0; ; stale++ {
+		cc, err := pool.H1.Get(ctx, t.H1(), now)
 		if err != nil {
-			h.upstreamError(w, r, st, target, err)
-			return
+			k := classify(err, ctx)
+			pool.Done(t, outcomeOf(k), k.kind, 0, time.Now())
+			return x.failed(t, k, err, true) // nothing was sent
 		}
-		if !deadline.IsZero() {
-			cc.SetExchangeDeadline(deadline)
+		if !x.deadline.IsZero() {
+			cc.SetExchangeDeadline(x.deadline)
 		}
 		// Client gone (or server shutting down): abort the upstream
 		// exchange. Closing is sticky, unlike a deadline that the exchange
 		// may set again later.
-		stop := watchCancel(w, ctx, cc)
-		resp, err := h.send(cc, r, st, "")
+		stop := watchCancel(x.w, ctx, cc)
+		resp, err := h.send(cc, x, "")
 		if err != nil {
 			stop.end()
 			cc.Close()
 			// A pooled connection the upstream had already closed: nothing
-			// reached it, so a bodiless request is safely sent again.
-			if replayable && cc.Reused() && attempt < 3 && isStaleConnError(err) && ctx.Err() == nil {
+			// reached it, so the request is safely sent again on a new
+			// connection to the same target (not a failure of the target).
+			if x.body.replayable() && cc.Reused() && stale < 3 && isStaleConnError(err) && ctx.Err() == nil {
 				continue
 			}
 			var bre *http1.BodyReadError
 			if errors.As(err, &bre) {
-				h.clientBodyError(w, r, st, bre.Err)
-				return
+				pool.Done(t, upstream.Canceled, "", 0, time.Now())
+				h.clientBodyError(x.w, r, x.st, bre.Err)
+				return resDone
 			}
-			h.upstreamError(w, r, st, target, err)
-			return
+			k := classify(err, ctx)
+			pool.Done(t, outcomeOf(k), k.kind, 0, time.Now())
+			return x.failed(t, k, err, x.canRetrySent())
 		}
-		h.relayH1(w, r, st, target, cc, resp, stop)
-		return
+		headAt := time.Now()
+		ttfb := max(headAt.Sub(now), time.Nanosecond) // > 0: the head arrived
+		t.Progress(headAt)
+		if x.holdBack(resp.Status) {
+			stop.end()
+			cc.Close()
+			pool.Done(t, upstream.Failure, "status", ttfb, headAt)
+			return x.failed(t, errKind{resp.Status, "status", "upstream answered " + strconv.Itoa(resp.Status)}, errStatus, true)
+		}
+		h.relayH1(x, t, cc, resp, stop, ttfb)
+		return resDone
 	}
+}
+
+// errStatus is the error logged for an upstream answer that is retried.
+var errStatus = errors.New("retryable status")
+
+// outcomeOf maps a classified failure to the target's health outcome.
+func outcomeOf(k errKind) upstream.Outcome {
+	if k.status == 499 {
+		return upstream.Canceled
+	}
+	return upstream.Failure
 }
 
 // send writes the request to cc (head, then the body streamed) and reads
 // the response head. upgrade keeps the Upgrade handshake headers.
-func (h *Handler) send(cc *http1.ClientConn, r *http.Request, st *reqctx.State, upgrade string) (*http1.Response, error) {
+func (h *Handler) send(cc *http1.ClientConn, x *exchange, upgrade string) (*http1.Response, error) {
+	r := x.r
 	buf := cc.HeadBuf()
-	*buf = h.appendRequestHead(*buf, r, st, upgrade)
+	*buf = h.appendRequestHead(*buf, r, x, upgrade)
 	var err error
-	if r.Body == nil || r.Body == http.NoBody {
+	if x.body.none {
 		err = cc.Flush()
 	} else {
 		bufp := bufPool.Get().(*[]byte)
-		_, err = cc.WriteBody(r.Body, r.ContentLength, *bufp)
+		_, err = cc.WriteBody(x.body.reader(), r.ContentLength, *bufp)
 		bufPool.Put(bufp)
 	}
 	if err != nil {
@@ -179,8 +488,11 @@ func (h *Handler) send(cc *http1.ClientConn, r *http.Request, st *reqctx.State, 
 }
 
 // relayH1 sends an upstream HTTP/1 response (already read up to its head)
-// to the client, then releases the connection.
-func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target, cc *http1.ClientConn, resp *http1.Response, stop cancelWatch) {
+// to the client, then ends the exchange with the target.
+func (h *Handler) relayH1(x *exchange, t *upstream.Target, cc *http1.ClientConn, resp *http1.Response, stop cancelWatch, ttfb time.Duration) {
+	w, r, st, pool := x.w, x.r, x.st, x.pool
+	outcome, kind := upstream.Success, ""
+	defer func() { pool.Done(t, outcome, kind, ttfb, time.Now()) }()
 	release := func() {
 		if stop.end() {
 			cc.Release()
@@ -197,6 +509,7 @@ func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		if resp.Status == http.StatusSwitchingProtocols {
 			stop.end()
 			cc.Close()
+			outcome, kind = upstream.Failure, "protocol"
 			h.fail(w, r, st, http.StatusBadGateway, "protocol", "upstream switched protocols without an upgrade request")
 			return
 		}
@@ -208,15 +521,23 @@ func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		if resp, err = cc.ReadResponse(r.Method); err != nil {
 			stop.end()
 			cc.Close()
-			h.upstreamError(w, r, st, target, err)
+			k := classify(err, r.Context())
+			outcome, kind = outcomeOf(k), k.kind
+			x.failed(t, k, err, false)
+			x.answerFailure()
 			return
 		}
 	}
+	if resp.Status >= 500 {
+		outcome, kind = upstream.Failure, "status"
+	}
+	x.ok = resp.Status < 500
 	hdr := w.Header()
 	copyResponseHeaders(hdr, resp.Headers, mem)
 	if !h.cfg.ResponseHeaders.Empty() {
 		h.cfg.ResponseHeaders.Apply(hdr)
 	}
+	h.setAffinity(hdr, r, t)
 	if resp.Chunked {
 		// Trailers come after the body; announce none up front: the
 		// writer adds them to its final chunk if the upstream sends some.
@@ -244,9 +565,13 @@ func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		var we *http1.WriteError
 		if errors.As(err, &we) {
 			st.ErrKind = "client_gone"
+			outcome = upstream.Canceled
 			return
 		}
-		h.noteError(st, target, classify(err, r.Context()).kind)
+		k := classify(err, r.Context())
+		outcome, kind = outcomeOf(k), k.kind
+		x.ok = false
+		h.noteError(st, t, k.kind)
 		// Headers (and maybe part of the body) are out: the only honest
 		// signal left is to abort the client connection.
 		panic(http.ErrAbortHandler)
@@ -257,6 +582,20 @@ func (h *Handler) relayH1(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		}
 	}
 	release()
+}
+
+// setAffinity adds the session-affinity cookie when the pool uses one and
+// the client's cookie does not already name t.
+func (h *Handler) setAffinity(hdr http.Header, r *http.Request, t *upstream.Target) {
+	a := h.cfg.Pool.Affinity()
+	if a == nil || a.Sticky(r, t) {
+		return
+	}
+	c := &http.Cookie{Name: a.CookieName(), Value: a.CookieValue(t), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if ttl := h.cfg.Pool.AffinityTTL(); ttl > 0 {
+		c.MaxAge = int(ttl / time.Second)
+	}
+	hdr["Set-Cookie"] = append(hdr["Set-Cookie"], c.String())
 }
 
 // cancelWatch aborts an upstream exchange when the client goes away. On
@@ -325,7 +664,8 @@ func contains(list []string, s string) bool {
 
 // appendRequestHead writes the upstream request head for r. upgrade, when
 // set, keeps the Upgrade handshake headers (hop-by-hop otherwise).
-func (h *Handler) appendRequestHead(b []byte, r *http.Request, st *reqctx.State, upgrade string) []byte {
+func (h *Handler) appendRequestHead(b []byte, r *http.Request, x *exchange, upgrade string) []byte {
+	st := x.st
 	b = append(b, r.Method...)
 	b = append(b, ' ')
 	b = h.cfg.Rewrite.appendPath(b, r, &st.Match)
@@ -355,6 +695,13 @@ func (h *Handler) appendRequestHead(b []byte, r *http.Request, st *reqctx.State,
 			"Content-Length", "Expect", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
 			"Forwarded", "X-Request-Id", "Host":
 			continue
+		case "Grpc-Timeout":
+			if !x.deadline.IsZero() {
+				continue // replaced by the tighter of it and the route's deadline
+			}
+		}
+		if k == h.cfg.DeadlineHeader {
+			continue // the gateway's to set (only when there is a deadline); never the client's
 		}
 		if connTokens != nil && contains(connTokens, k) {
 			continue
@@ -394,6 +741,9 @@ func (h *Handler) appendRequestHead(b []byte, r *http.Request, st *reqctx.State,
 	b = append(b, "\r\nX-Request-Id: "...)
 	b = append(b, st.RequestID...)
 	b = append(b, '\r', '\n')
+	if !x.deadline.IsZero() {
+		b = h.appendDeadline(b, r, x.deadline)
+	}
 	switch {
 	case r.Body == nil || r.Body == http.NoBody:
 		if r.ContentLength == 0 && methodExpectsBody(r.Method) {
@@ -407,6 +757,50 @@ func (h *Handler) appendRequestHead(b []byte, r *http.Request, st *reqctx.State,
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
 	return append(b, '\r', '\n')
+}
+
+// appendDeadline tells the upstream how much time the route leaves it:
+// grpc-timeout for gRPC (the tighter of the client's and the route's), and
+// the configured deadline header in milliseconds.
+func (h *Handler) appendDeadline(b []byte, r *http.Request, deadline time.Time) []byte {
+	left := time.Until(deadline)
+	if left < time.Millisecond {
+		left = time.Millisecond
+	}
+	if isGRPC(r) {
+		if v := r.Header["Grpc-Timeout"]; len(v) == 1 {
+			if d, ok := parseGRPCTimeout(v[0]); ok && d < left {
+				left = d
+			}
+		}
+		b = append(b, "Grpc-Timeout: "...)
+		b = appendInt(b, int64(left/time.Millisecond))
+		b = append(b, "m\r\n"...)
+	}
+	if h.cfg.DeadlineHeader != "" {
+		b = append(b, h.cfg.DeadlineHeader...)
+		b = append(b, ':', ' ')
+		b = appendInt(b, int64(left/time.Millisecond))
+		b = append(b, '\r', '\n')
+	}
+	return b
+}
+
+// parseGRPCTimeout parses a grpc-timeout value: up to 8 digits and a unit
+// (H, M, S, m, u, n).
+func parseGRPCTimeout(v string) (time.Duration, bool) {
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v[:len(v)-1], 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	unit := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second, 'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}[v[len(v)-1]]
+	if unit == 0 {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
 }
 
 func methodExpectsBody(m string) bool {
@@ -525,19 +919,6 @@ func isStaleConnError(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target, err error) {
-	ctx := r.Context()
-	k := classify(err, ctx)
-	h.noteError(st, target, k.kind)
-	if k.status == 499 {
-		return // nobody to answer
-	}
-	h.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "upstream request failed",
-		slog.String("request_id", st.RequestID), slog.String("upstream", h.cfg.Pool.Name()),
-		slog.String("target", target.Addr), slog.String("kind", k.kind), slog.String("error", err.Error()))
-	h.writeError(w, r, k.status, k.msg, st.RequestID)
-}
-
 // writeError answers with the JSON error body, or, to a gRPC client, with
 // a trailers-only gRPC response whose status a gRPC library understands
 // (as Envoy does): HTTP 200, grpc-status and grpc-message.
@@ -576,9 +957,6 @@ func grpcCode(status int) string {
 
 func (h *Handler) noteError(st *reqctx.State, target *upstream.Target, kind string) {
 	st.ErrKind = kind
-	if target != nil {
-		target.Failures.Add(1)
-	}
 	if h.cfg.OnUpstreamError != nil {
 		h.cfg.OnUpstreamError(h.cfg.Pool.Name(), kind)
 	}

@@ -114,7 +114,7 @@ func newHandler(t *testing.T, addr string, mod ...func(*Config, *upstream.Spec))
 	for _, m := range mod {
 		m(&cfg, &spec)
 	}
-	pool, err := upstream.New(spec)
+	pool, err := upstream.New(spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/floodgate/floodgate/internal/http1"
-	"github.com/floodgate/floodgate/internal/reqctx"
 	"github.com/floodgate/floodgate/internal/upstream"
+	"github.com/floodgate/floodgate/internal/upstream/balance"
 )
 
 // Tunnels tracks upgraded connections (WebSocket and other Upgrade
@@ -64,9 +64,13 @@ func (t *Tunnels) CloseAll() {
 
 // serveUpgrade forwards an Upgrade request (WebSocket); on 101 from the
 // upstream it hijacks the client connection and copies bytes both ways
-// until either side closes.
-func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, st *reqctx.State, target *upstream.Target, proto string) {
-	if h.cfg.Pool.Protocol() != upstream.HTTP1 {
+// until either side closes. A connect failure is tried on other targets.
+// The exchange with the target ends at the 101: a tunnel that lives for
+// hours is not a request in flight (hang detection would eject a healthy
+// target otherwise).
+func (h *Handler) serveUpgrade(x *exchange, proto string) {
+	w, r, st, pool := x.w, x.r, x.st, x.pool
+	if pool.Protocol() != upstream.HTTP1 {
 		h.fail(w, r, st, http.StatusBadGateway, "protocol", "upgrade requests need an http1 upstream")
 		return
 	}
@@ -75,23 +79,57 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, st *reqct
 		h.fail(w, r, st, http.StatusNotImplemented, "protocol", "upgrade is not possible on this connection")
 		return
 	}
+	if err := x.body.prepare(r, 0); err != nil {
+		h.clientBodyError(w, r, st, err)
+		return
+	}
 	ctx := r.Context()
-	cc, err := h.cfg.Pool.H1.Get(ctx, target.H1(), time.Now())
-	if err != nil {
-		h.upstreamError(w, r, st, target, err)
-		return
+	var skip balance.Skip
+	var target *upstream.Target
+	var cc *http1.ClientConn
+	var resp *http1.Response
+	var start time.Time
+	for {
+		x.attempt++
+		start = time.Now()
+		target = pool.Pick(r, &skip, start)
+		if target == nil {
+			if x.attempt == 1 {
+				h.fail(w, r, st, http.StatusServiceUnavailable, "no_target", "no healthy upstream target")
+			} else {
+				x.answerFailure()
+			}
+			return
+		}
+		skip.Add(target.ID())
+		st.Target = target.Addr
+		var err error
+		cc, err = pool.H1.Get(ctx, target.H1(), start)
+		if err == nil {
+			if resp, err = h.send(cc, x, proto); err != nil {
+				cc.Close()
+			}
+		}
+		if err == nil {
+			break
+		}
+		k := classify(err, ctx)
+		pool.Done(target, outcomeOf(k), k.kind, 0, time.Now())
+		var de *http1.DialError
+		if x.failed(target, k, err, errors.As(err, &de)) != resRetry || x.attempt >= h.cfg.Retry.Attempts {
+			x.answerFailure()
+			return
+		}
 	}
-	resp, err := h.send(cc, r, st, proto)
-	if err != nil {
-		cc.Close()
-		h.upstreamError(w, r, st, target, err)
-		return
-	}
+	ttfb := max(time.Since(start), time.Nanosecond) // > 0: the head arrived
+	target.Progress(time.Now())
 	if resp.Status != http.StatusSwitchingProtocols {
 		// The upstream declined the upgrade: an ordinary response.
-		h.relayH1(w, r, st, target, cc, resp, watchCancel(w, ctx, cc))
+		h.relayH1(x, target, cc, resp, watchCancel(w, ctx, cc), ttfb)
 		return
 	}
+	pool.Done(target, upstream.Success, "", ttfb, time.Now())
+	x.ok = true
 	var upProto string
 	for _, f := range resp.Headers {
 		if f.Name == "Upgrade" {
@@ -100,6 +138,7 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, st *reqct
 	}
 	if !http1.HeaderHasToken(http.Header{"X": {upProto}}, "X", proto) {
 		cc.Close()
+		x.ok = false
 		h.fail(w, r, st, http.StatusBadGateway, "protocol", "upstream switched to a protocol the client did not ask for")
 		return
 	}
