@@ -68,6 +68,15 @@ start_bg() {
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
+# running PID: alive and not a zombie (a killed child stays "alive" for kill -0
+# until the shell reaps it with wait).
+running() {
+	local st
+	alive "$1" || return 1
+	st=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $st && $st != Z ]]
+}
+
 # descendants PID: PIDs of all live descendants (sets DESC array).
 descendants() {
 	DESC=()
@@ -98,6 +107,7 @@ stop_pid() {
 	descendants "$pid"
 	local -a desc=("${DESC[@]}")
 	kill -TERM "$pid" 2>/dev/null
+	kill -CONT "$pid" 2>/dev/null # a stopped process (kill -STOP) acts on SIGTERM only once resumed
 	for ((i = 0; i < 50; i++)); do
 		alive "$pid" || break
 		sleep 0.1
@@ -230,3 +240,45 @@ knet_ticks() {
 	done
 	REPLY=$total
 }
+
+# ---------------------------------------------------------------- measured runs
+# These use FOREIGN_MAX (%), QUIET_WAIT and QUIET_BUDGET (s), RETRIES and
+# RETRY_BUDGET, which the suite sets.
+
+# wait_quiet: before a measured run, wait while the machine is busy with
+# other work (our daemons are idle between runs), at most QUIET_WAIT seconds
+# per run and QUIET_BUDGET seconds in all.
+wait_quiet() {
+	local waited=0 b0 t0 busy said=0
+	while ((waited < QUIET_WAIT * 2 && QUIET_SPENT < QUIET_BUDGET * 2)); do
+		machine_ticks
+		b0=$M_BUSY t0=$M_TOTAL
+		sleep 0.5
+		machine_ticks
+		busy=$(calc "100*($M_BUSY-$b0)/(($M_TOTAL-$t0) > 0 ? ($M_TOTAL-$t0) : 1)" %.0f)
+		((busy <= FOREIGN_MAX)) && break
+		if ((!said)); then
+			log "   machine ${busy}% busy with other work: waiting up to ${QUIET_WAIT}s for it to quiet down"
+			said=1
+		fi
+		waited=$((waited + 1)) QUIET_SPENT=$((QUIET_SPENT + 1))
+	done
+	return 0
+}
+QUIET_SPENT=0 # half-seconds
+
+# retry_noisy FOREIGN_PCT ATTEMPT: whether to repeat a run whose foreign CPU
+# was above FOREIGN_MAX (at most RETRIES times per run, RETRY_BUDGET in all).
+retry_noisy() {
+	local f=$1 attempt=$2
+	(($(calc "$f <= $FOREIGN_MAX" %d))) && return 1
+	if ((attempt >= RETRIES || RETRY_BUDGET <= 0)); then
+		return 1
+	fi
+	RETRY_BUDGET=$((RETRY_BUDGET - 1))
+	log "   foreign CPU ${f}% > ${FOREIGN_MAX}%: noisy, repeating"
+	return 0
+}
+
+# median N...: the median of numbers (n/a when none).
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }

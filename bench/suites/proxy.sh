@@ -353,41 +353,6 @@ sample_end() {
 	S_BACKEND_TICKS=$backend
 }
 
-# wait_quiet: before a measured run, wait while the machine is busy with
-# other work (our daemons are idle between runs), at most QUIET_WAIT seconds
-# per run and QUIET_BUDGET seconds in all.
-wait_quiet() {
-	local waited=0 b0 t0 busy said=0
-	while ((waited < QUIET_WAIT * 2 && QUIET_SPENT < QUIET_BUDGET * 2)); do
-		machine_ticks
-		b0=$M_BUSY t0=$M_TOTAL
-		sleep 0.5
-		machine_ticks
-		busy=$(calc "100*($M_BUSY-$b0)/(($M_TOTAL-$t0) > 0 ? ($M_TOTAL-$t0) : 1)" %.0f)
-		((busy <= FOREIGN_MAX)) && break
-		if ((!said)); then
-			log "   machine ${busy}% busy with other work: waiting up to ${QUIET_WAIT}s for it to quiet down"
-			said=1
-		fi
-		waited=$((waited + 1)) QUIET_SPENT=$((QUIET_SPENT + 1))
-	done
-	return 0
-}
-QUIET_SPENT=0 # half-seconds
-
-# retry_noisy FOREIGN_PCT ATTEMPT: whether to repeat a run whose foreign CPU
-# was above FOREIGN_MAX (at most RETRIES times per run, RETRY_BUDGET in all).
-retry_noisy() {
-	local f=$1 attempt=$2
-	(($(calc "$f <= $FOREIGN_MAX" %d))) && return 1
-	if ((attempt >= RETRIES || RETRY_BUDGET <= 0)); then
-		return 1
-	fi
-	RETRY_BUDGET=$((RETRY_BUDGET - 1))
-	log "   foreign CPU ${f}% > ${FOREIGN_MAX}%: noisy, repeating"
-	return 0
-}
-
 # check_alive CASE: false (and the case marked n/a) if its process is gone.
 check_alive() {
 	local c=$1
@@ -524,8 +489,6 @@ measure_hold() {
 	stop_pid "$hpid"
 	return 0
 }
-
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # med ARRAY CASE RUNS: median over the runs of one case (n/a if none).
 med() {
