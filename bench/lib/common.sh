@@ -45,7 +45,7 @@ setup_tmp() {
 cleanup() {
 	local rc=$? i
 	set +e
-	trap - INT TERM HUP
+	trap - INT TERM HUP ERR
 	for ((i = ${#BG_PIDS[@]} - 1; i >= 0; i--)); do
 		stop_pid "${BG_PIDS[i]}"
 	done
@@ -106,14 +106,14 @@ stop_pid() {
 	}
 	descendants "$pid"
 	local -a desc=("${DESC[@]}")
-	kill -TERM "$pid" 2>/dev/null
-	kill -CONT "$pid" 2>/dev/null # a stopped process (kill -STOP) acts on SIGTERM only once resumed
+	kill -TERM "$pid" 2>/dev/null || true
+	kill -CONT "$pid" 2>/dev/null || true # a stopped process (kill -STOP) acts on SIGTERM only once resumed
 	for ((i = 0; i < 50; i++)); do
 		alive "$pid" || break
 		sleep 0.1
 	done
 	if alive "$pid"; then
-		kill -KILL "$pid" 2>/dev/null
+		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	for d in "${desc[@]}"; do
 		alive "$d" && kill -KILL "$d" 2>/dev/null
@@ -281,4 +281,4 @@ retry_noisy() {
 }
 
 # median N...: the median of numbers (n/a when none).
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.10g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }

@@ -141,7 +141,7 @@ type PassiveHealth struct {
 	Window              Duration `yaml:"window" doc:"Window for failure_rate. Default 10s."`
 	MinRequests         int      `yaml:"min_requests" doc:"Requests in the window before failure_rate applies. Default 20."`
 	SlowThreshold       Duration `yaml:"slow_threshold" doc:"A response slower than this counts as a failure (hang detection). Default 0 (off)."`
-	HangTimeout         Duration `yaml:"hang_timeout" doc:"Eject a target that has requests waiting for a response head and has answered none for this long, even if it still accepts connections (streams whose head arrived do not count). Default 5s; 0 disables."`
+	HangTimeout         Duration `yaml:"hang_timeout" doc:"Eject a target that has requests waiting for a response head and has answered none for this long, even if it still accepts connections (streams whose head arrived do not count). Requests waiting on it that can be retried (idempotent, body replayable, attempts left; HTTP/1.1 upstreams) are then retried on another target at once rather than after the response-header timeout. Default 5s; 0 disables."`
 	BaseEjection        Duration `yaml:"base_ejection" doc:"First ejection time; it doubles with each further ejection (exponential back-off). Default 1s."`
 	MaxEjection         Duration `yaml:"max_ejection" doc:"Longest ejection. Default 60s."`
 }

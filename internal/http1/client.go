@@ -91,15 +91,19 @@ type ClientConn struct {
 	reused    bool
 	broken    bool
 	aborted   atomic.Bool // set from another goroutine (client gone): never pool
-	head      []byte      // copy of the current response head; Response strings point here
-	deadline  time.Time   // bound of the whole exchange (route timeout), zero if none
-	rdl       time.Time   // current read deadline
-	now       time.Time   // the caller's time at Get
-	resp      Response
-	body      clientBody
-	prev      *ClientConn // active list
-	next      *ClientConn
-	linked    bool
+	// interruptible: the caller allows InterruptAwaiting to end its wait
+	// for the response head (the request can be retried elsewhere).
+	interruptible bool
+	wait          atomic.Int32 // waitNone, waitHead, waitInterrupted
+	head          []byte       // copy of the current response head; Response strings point here
+	deadline      time.Time    // bound of the whole exchange (route timeout), zero if none
+	rdl           time.Time    // current read deadline
+	now           time.Time    // the caller's time at Get
+	resp          Response
+	body          clientBody
+	prev          *ClientConn // active list
+	next          *ClientConn
+	linked        bool
 }
 
 // HeaderField is one response header, canonicalised; strings point into the
@@ -393,7 +397,22 @@ var lastChunk = []byte("0\r\n\r\n")
 var (
 	ErrMalformedResponse = errors.New("http1: malformed response from upstream")
 	ErrResponseTooLarge  = errors.New("http1: upstream response head too large")
+	// ErrInterrupted: InterruptAwaiting ended the wait for the response
+	// head (the upstream was declared hung).
+	ErrInterrupted = errors.New("http1: wait for the upstream response interrupted: target declared hung")
 )
+
+// States of ClientConn.wait.
+const (
+	waitNone int32 = iota
+	waitHead
+	waitInterrupted
+)
+
+// SetInterruptible says whether InterruptAwaiting may end this exchange's
+// wait for its response head: set it when the request can be sent again
+// elsewhere (idempotent, body replayable). Release and Close reset it.
+func (cc *ClientConn) SetInterruptible(ok bool) { cc.interruptible = ok }
 
 // ReadResponse reads the next response head. "100 Continue" is skipped;
 // other 1xx responses are returned (the caller reads again after them).
@@ -434,8 +453,17 @@ func (cc *ClientConn) ReadResponse(method string) (*Response, error) {
 		// immediately.
 		runtime.Gosched()
 	}
+	if cc.interruptible {
+		cc.wait.Store(waitHead)
+	}
 	for {
 		head, err := cc.br.readHead(limit, nil)
+		if cc.interruptible && !cc.wait.CompareAndSwap(waitHead, waitNone) {
+			// Interrupted: whatever the read returned, this connection's
+			// deadline was forced into the past; it is done.
+			cc.broken = true
+			return nil, ErrInterrupted
+		}
 		if err != nil {
 			cc.broken = true
 			switch err {
@@ -451,6 +479,9 @@ func (cc *ClientConn) ReadResponse(method string) (*Response, error) {
 			return nil, err
 		}
 		if cc.resp.Status == http.StatusContinue {
+			if cc.interruptible {
+				cc.wait.Store(waitHead)
+			}
 			continue
 		}
 		r := &cc.resp
@@ -662,6 +693,7 @@ func (cc *ClientConn) Trailers() http.Header { return cc.body.trailer }
 // response was read completely and both sides allow keep-alive; otherwise
 // it is closed.
 func (cc *ClientConn) Release() {
+	cc.interruptible = false
 	reuse := !cc.broken && !cc.aborted.Load() && !cc.resp.Close && cc.body.done && cc.br.buffered() == 0
 	if !reuse {
 		cc.Close()
@@ -690,6 +722,7 @@ func (cc *ClientConn) Release() {
 
 // Close closes the connection (it is not returned to the pool).
 func (cc *ClientConn) Close() {
+	cc.interruptible = false
 	cc.unlinkActive()
 	cc.broken = true
 	cc.nc.Close()
@@ -756,6 +789,37 @@ func (t *Transport) CloseTarget(addr string) {
 		cc.Abort()
 	}
 }
+
+// InterruptAwaiting ends at once the exchanges with addr that wait for a
+// response head and whose callers marked them interruptible: their
+// ReadResponse returns ErrInterrupted (their connections are closed), so
+// that they are retried on another target instead of waiting for the
+// response-header timeout. Exchanges whose head has arrived (streams) and
+// the others are left alone. It returns how many were interrupted. The
+// upstream pool calls it when hang detection ejects a target.
+func (t *Transport) InterruptAwaiting(addr string) int {
+	t.mu.Lock()
+	p := t.pools[addr]
+	t.mu.Unlock()
+	if p == nil {
+		return 0
+	}
+	n := 0
+	p.mu.Lock()
+	// Under p.mu the connections stay open: Close unlinks (and waits for
+	// the lock) before closing.
+	for cc := p.active; cc != nil; cc = cc.next {
+		if cc.wait.CompareAndSwap(waitHead, waitInterrupted) {
+			_ = cc.nc.SetReadDeadline(aLongTimeAgo)
+			n++
+		}
+	}
+	p.mu.Unlock()
+	return n
+}
+
+// aLongTimeAgo is a deadline in the past: blocked reads return at once.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // CloseIdle closes all idle pooled connections (on reload or shutdown).
 func (t *Transport) CloseIdle() {

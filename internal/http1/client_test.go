@@ -328,3 +328,121 @@ func TestCloseTarget(t *testing.T) {
 		t.Fatalf("connections %d -> %d: a closed idle connection was reused", before, conns.Load())
 	}
 }
+
+// TestInterruptAwaiting: InterruptAwaiting ends the wait for a response
+// head of the exchanges marked interruptible, leaves the others waiting,
+// and never disturbs an exchange whose head has arrived.
+func TestInterruptAwaiting(t *testing.T) {
+	release := make(chan struct{})
+	mute, _ := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		<-release // hang until the test ends
+	})
+	defer close(release)
+	tr := &Transport{ResponseHeaderTimeout: 5 * time.Second}
+	defer tr.Close()
+
+	if n := tr.InterruptAwaiting(mute); n != 0 {
+		t.Fatalf("nothing in flight: interrupted %d", n)
+	}
+	type res struct {
+		err error
+		d   time.Duration
+	}
+	wait := func(interruptible bool) (chan res, *ClientConn) {
+		cc, err := tr.Get(context.Background(), Target{Addr: mute}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc.SetInterruptible(interruptible)
+		b := cc.HeadBuf()
+		*b = append(*b, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"...)
+		if err := cc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan res, 1)
+		go func() {
+			start := time.Now()
+			_, err := cc.ReadResponse("GET")
+			ch <- res{err, time.Since(start)}
+		}()
+		return ch, cc
+	}
+	yes, ccYes := wait(true)
+	no, ccNo := wait(false)
+	// Both are blocked in ReadResponse once the interruptible one is
+	// marked waiting.
+	deadline := time.Now().Add(5 * time.Second)
+	for ccYes.wait.Load() != waitHead {
+		if time.Now().After(deadline) {
+			t.Fatal("the exchange never started waiting for its head")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if n := tr.InterruptAwaiting(mute); n != 1 {
+		t.Errorf("interrupted %d exchanges; want 1 (the interruptible one)", n)
+	}
+	select {
+	case r := <-yes:
+		if !errors.Is(r.err, ErrInterrupted) {
+			t.Errorf("interruptible exchange: %v; want ErrInterrupted", r.err)
+		}
+		ccYes.Close()
+	case <-time.After(2 * time.Second):
+		t.Fatal("the interruptible exchange still waits")
+	}
+	select {
+	case r := <-no:
+		t.Fatalf("the other exchange ended too: %v", r.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	ccNo.Abort()
+	if r := <-no; r.err == nil {
+		t.Errorf("aborted exchange returned no error")
+	}
+	ccNo.Close()
+
+	// An exchange whose head arrived is not interrupted: its body still
+	// reads in full, and the connection is reused.
+	body := strings.Repeat("b", 100)
+	slowBody, _ := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:50])
+			time.Sleep(50 * time.Millisecond)
+			io.WriteString(c, body[50:])
+		}
+	})
+	cc, err := tr.Get(context.Background(), Target{Addr: slowBody}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc.SetInterruptible(true)
+	b := cc.HeadBuf()
+	*b = append(*b, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"...)
+	if err := cc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cc.ReadResponse("GET"); err != nil {
+		t.Fatal(err)
+	}
+	if n := tr.InterruptAwaiting(slowBody); n != 0 {
+		t.Errorf("interrupted %d exchanges whose head had arrived", n)
+	}
+	var out bytes.Buffer
+	if _, err := cc.CopyBody(&out, nil, make([]byte, 1024)); err != nil || out.String() != body {
+		t.Fatalf("body after InterruptAwaiting: %q, %v", out.String(), err)
+	}
+	cc.Release()
+	got, cc2, err := exchange(t, tr, slowBody)
+	if err != nil || got != body || !cc2.Reused() {
+		t.Errorf("next exchange: %q reused=%v err=%v; want the pooled connection", got, cc2 != nil && cc2.Reused(), err)
+	}
+}

@@ -422,6 +422,10 @@ func (x *exchange) tryH1(t *upstream.Target, now time.Time) result {
 		// exchange. Closing is sticky, unlike a deadline that the exchange
 		// may set again later.
 		stop := watchCancel(x.w, ctx, cc)
+		// A request that could go to another target may be cut short when
+		// hang detection ejects this one, instead of waiting for the
+		// response-header timeout.
+		cc.SetInterruptible(x.attempt < h.cfg.Retry.Attempts && x.canRetrySent())
 		resp, err := h.send(cc, x, "")
 		if err != nil {
 			stop.end()
@@ -894,6 +898,8 @@ func classify(err error, ctx context.Context) errKind {
 		return errKind{http.StatusBadGateway, "connect", "could not connect to upstream"}
 	}
 	switch {
+	case errors.Is(err, http1.ErrInterrupted):
+		return errKind{http.StatusGatewayTimeout, "hang", "upstream target hung"}
 	case isTimeout(err):
 		return errKind{http.StatusGatewayTimeout, "timeout", "upstream timed out"}
 	case errors.Is(err, http1.ErrMalformedResponse), errors.Is(err, http1.ErrResponseTooLarge):

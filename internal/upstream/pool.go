@@ -804,6 +804,15 @@ func (p *Pool) tick(now time.Time) {
 	p.mu.Unlock()
 	for _, t := range hung {
 		p.trip(t, "hang", now)
+		// Requests still waiting on it would wait for the response-header
+		// timeout (60 s by default): those that can be retried are cut
+		// short and go to another target. Not in panic mode (the target
+		// still takes traffic: there is nowhere better to send them).
+		if p.H1 != nil && !slices.Contains(p.Eligible(), t) {
+			if n := p.H1.InterruptAwaiting(t.Addr); n > 0 {
+				p.logger.Info("requests waiting on a hung target interrupted to be retried elsewhere", "target", t.Addr, "requests", n)
+			}
+		}
 	}
 	for _, t := range drained {
 		if t.InFlight() > 0 {
