@@ -111,6 +111,9 @@ start_backend() {
 	local i=$1 n
 	start_bg "backend$i" "$TMP/backend$i.log" env GOMAXPROCS=1 taskset -c "$LOAD_CPU" "$TMP/backend" -addr "127.0.0.1:${BPORT[i]}"
 	BPID[$i]=$BG_PID
+	# Killing it is the point of the benchmark: out of the job table, bash
+	# reaps it silently instead of printing a "Killed" notice.
+	disown "$BG_PID" 2>/dev/null || true
 	for ((n = 0; n < 100; n++)); do
 		get_ok "http://127.0.0.1:${BPORT[i]}/" && return 0
 		alive "${BPID[$i]}" || break
