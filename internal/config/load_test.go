@@ -420,7 +420,7 @@ upstreams:
 		{
 			name: "upstream without targets",
 			src:  "listeners: [{address: \":8080\"}]\nupstreams:\n  - name: u\n",
-			want: []string{"floodgate.yaml:3: upstreams[0].targets: at least one target or a discovery source is required"},
+			want: []string{"floodgate.yaml:3: upstreams[0].targets: at least one target, a discovery source or a managed section is required"},
 		},
 		{
 			name: "target URLs",

@@ -304,9 +304,10 @@ func (v *validator) upstreams(c *Config) []string {
 			}
 		}
 		disc := v.discovery(p+".discovery", &u)
-		if len(u.Targets) == 0 && u.Discovery == nil {
-			v.errorf(p+".targets", "at least one target or a discovery source is required")
+		if len(u.Targets) == 0 && u.Discovery == nil && u.Managed == nil {
+			v.errorf(p+".targets", "at least one target, a discovery source or a managed section is required")
 		}
+		v.managed(p, &u)
 
 		// Whether any target uses https, for the settings that only apply
 		// to TLS. Unknown when a static target is broken (already reported)

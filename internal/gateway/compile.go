@@ -76,6 +76,14 @@ func compile(cfg *config.Config, src *config.Source, d compileDeps) (*Snapshot, 
 	specs := make([]upstream.Spec, 0, len(cfg.Upstreams))
 	for i, u := range cfg.Upstreams {
 		specs = append(specs, upstreamSpec(u, i, src))
+		if u.Managed != nil {
+			// The configuration is validated (internal/config) and the
+			// process provider, signals and decision code exist, but the
+			// autoscaler loop that runs them is not wired in yet: refuse
+			// rather than serve an upstream whose instances never start.
+			errs = append(errs, src.Errorf(fmt.Sprintf("upstreams[%d].managed", i),
+				"managed instances (the process provider) are not available in this build yet; list targets instead"))
+		}
 	}
 
 	// Routes: terminals, rewrites, header ops, and one table per listener.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -59,5 +60,27 @@ routes:
 	}
 	if zero.Passive.FailureRatio != 0.2 || zero.Breaker.FailureRatio != 0.5 {
 		t.Errorf("failure ratios: passive %v (want 0.2), breaker %v (want 0.5)", zero.Passive.FailureRatio, zero.Breaker.FailureRatio)
+	}
+}
+
+// A managed upstream passes validation but is refused at compile time with
+// a clear reason until the process provider is wired in: never an upstream
+// whose instances silently never start.
+func TestManagedUpstreamRefused(t *testing.T) {
+	const yaml = `listeners: [{address: "127.0.0.1:0"}]
+upstreams:
+  - name: svc
+    managed: {command: some-server}
+    autoscale: {max: 3}
+routes:
+  - upstream: svc
+`
+	cfg, src, err := config.Parse("floodgate.yaml", []byte(yaml), nil)
+	if err != nil {
+		t.Fatalf("validation: %v", err)
+	}
+	_, _, err = compile(cfg, src, compileDeps{})
+	if err == nil || !strings.Contains(err.Error(), "floodgate.yaml:4: upstreams[0].managed: managed instances (the process provider) are not available in this build yet") {
+		t.Errorf("compile: %v", err)
 	}
 }
