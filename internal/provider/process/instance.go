@@ -1,7 +1,6 @@
 package process
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/floodgate/floodgate/internal/upstream/probe"
 )
 
 // maxPortRetries bounds immediate retries (outside the back-off) of an
@@ -264,17 +265,19 @@ func (sl *slot) runOnce() outcome {
 // startup deadline passed.
 func (sl *slot) awaitReady(port int, exited <-chan struct{}) (bool, string) {
 	s, p := sl.s, sl.spec.Ready
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	target := probe.Target{Addr: "127.0.0.1:" + strconv.Itoa(port)}
+	check, err := p.checker()
+	if err != nil {
+		return false, err.Error() // not reached: the spec was validated
+	}
 	deadline := time.NewTimer(p.Deadline)
 	defer deadline.Stop()
 	tick := time.NewTicker(p.Interval)
 	defer tick.Stop()
 	last := "no probe finished"
 	for {
-		ctx, cancel := context.WithTimeout(s.ctx, p.Timeout)
-		err := probeOnce(ctx, s.probeTr, addr, p.Path)
-		cancel()
-		if err == nil {
+		why := check.Check(s.ctx, target)
+		if why == "" {
 			// A probe answered by whoever holds the port; make sure our
 			// process did not die meanwhile (e.g. it could not bind).
 			select {
@@ -284,7 +287,7 @@ func (sl *slot) awaitReady(port int, exited <-chan struct{}) (bool, string) {
 				return true, ""
 			}
 		}
-		last = shortErr(err)
+		last = why
 		select {
 		case <-exited:
 			return false, "exited"

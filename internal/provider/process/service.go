@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -95,7 +94,6 @@ type Service struct {
 	name     string
 	listener Listener
 	log      *slog.Logger
-	probeTr  *http.Transport
 
 	ctx    context.Context // canceled by Stop: aborts readiness probes
 	cancel context.CancelFunc
@@ -133,7 +131,6 @@ func New(spec Spec, opts Options) (*Service, error) {
 		name:     sp.Name,
 		listener: opts.Listener,
 		log:      log.With("service", sp.Name),
-		probeTr:  newProbeTransport(),
 		ctx:      ctx,
 		cancel:   cancel,
 		kill:     make(chan struct{}),
@@ -261,7 +258,6 @@ func (s *Service) Stop(ctx context.Context) error {
 		s.killMu.Do(func() { close(s.kill) })
 		<-done
 	}
-	s.probeTr.CloseIdleConnections()
 	return err
 }
 

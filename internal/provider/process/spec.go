@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/floodgate/floodgate/internal/upstream/probe"
 )
 
 // Spec describes how to run the instances of one managed service. The zero
@@ -120,6 +122,11 @@ func (s Spec) normalize() (Spec, error) {
 	def(&s.Ready.Interval, DefaultProbeInterval, "ready interval")
 	def(&s.Ready.Timeout, DefaultProbeTimeout, "ready timeout")
 	def(&s.Ready.Deadline, DefaultProbeDeadline, "ready deadline")
+	if s.Ready.Path == "" || strings.HasPrefix(s.Ready.Path, "/") {
+		if _, err := s.Ready.checker(); err != nil {
+			bad("ready: %v", err)
+		}
+	}
 	def(&s.StopGrace, DefaultStopGrace, "stop grace")
 	def(&s.Backoff.Initial, DefaultBackoffInit, "backoff initial")
 	def(&s.Backoff.Max, DefaultBackoffMax, "backoff max")
@@ -194,4 +201,14 @@ func isNameByte(s string, i int) bool {
 	}
 	c := s[i]
 	return c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
+}
+
+// checker builds the one-shot readiness check: the health checker's own
+// HTTP (2xx only) or TCP probe, run by Checker.Check.
+func (p Probe) checker() (*probe.Checker, error) {
+	cfg := probe.Config{Kind: probe.TCP, Interval: p.Interval, Timeout: p.Timeout, HealthyThreshold: 1, UnhealthyThreshold: 1}
+	if p.Path != "" {
+		cfg.Kind, cfg.Path, cfg.ExpectedStatus = probe.HTTP, p.Path, []probe.StatusRange{{Lo: 200, Hi: 299}}
+	}
+	return probe.New(cfg, nil)
 }

@@ -188,6 +188,25 @@ func (c *Checker) newTarget(tg Target) *target {
 	return t
 }
 
+// Check runs one probe of tg now, outside Run's schedule and thresholds,
+// and returns "" when it passes or the reason it failed, as a scheduled
+// probe reports it. It is for callers that need "is it serving yet" (an
+// instance that is starting) rather than continuous health; ctx and the
+// configured Timeout bound it. Safe for concurrent use; tg need not be
+// among the probed targets.
+func (c *Checker) Check(ctx context.Context, tg Target) string {
+	t := c.newTarget(tg)
+	if t.grpc != nil {
+		defer t.grpc.close()
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	if err := c.probe(ctx, t); err != nil {
+		return c.reason(ctx, err)
+	}
+	return ""
+}
+
 // Run probes the targets until ctx ends. Every probe and timer it started
 // has stopped, and every onChange call has returned, before Run returns.
 // Run may be called again after it returns (health state is kept), but not
