@@ -15,8 +15,9 @@
 // A process gets a free loopback port (listen on 127.0.0.1:0, close) in the
 // variable Spec.PortEnv (default PORT) and in "$PORT" in its arguments. It
 // is Starting until the readiness probe (HTTP GET with 2xx, or a TCP
-// connect; the health checker's own probes, run once by probe.Checker.Check) succeeds; then the Listener hears InstanceReady and the caller
-// adds http://<Addr> to the pool. A process that exits, or is not ready by
+// connect: the health checker's own probes, run once by
+// probe.Checker.Check) succeeds; then the Listener hears InstanceReady and
+// the caller adds http://<Addr> to the pool. A process that exits, or is not ready by
 // the startup deadline, failed to start; if another process had taken its
 // port meanwhile, it is retried at once on a new port.
 //
