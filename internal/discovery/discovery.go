@@ -48,9 +48,6 @@ type Source interface {
 	Run(ctx context.Context, update func([]Endpoint), onError func(error))
 }
 
-// maxWeight matches the configuration's limit on target weights.
-const maxWeight = 1_000_000
-
 // canonicalURL validates a target URL and returns it as scheme://host:port.
 // The rules are the configuration's (http or https, a host, no credentials,
 // path, query or fragment); the default port is made explicit and IP

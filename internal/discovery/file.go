@@ -1,26 +1,22 @@
 package discovery
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-	"gopkg.in/yaml.v3"
+
+	"github.com/floodgate/floodgate/internal/config"
 )
 
-// File returns a source that reads its endpoints from a file: YAML, or JSON
-// when the name ends in .json, holding a list whose items are URL strings or
-// {url, weight} objects, the shape of an upstream's targets in the
-// configuration, for example
+// File returns a source that reads its endpoints from a file: YAML (JSON is
+// valid YAML) holding a list whose items are URL strings or {url, weight}
+// objects, the shape of an upstream's targets in the configuration, read by
+// the configuration's own reader (config.ReadTargets, the same rules and
+// messages as at load time), for example
 //
 //	["http://10.0.0.7:8080", {"url": "http://10.0.0.8:8080", "weight": 3}]
 //
@@ -136,144 +132,22 @@ func watchDir(dir string) (*fsnotify.Watcher, error) {
 	return w, nil
 }
 
-// readTargets reads and validates a targets file.
+// readTargets reads and validates a targets file with the configuration's
+// own reader (config.ReadTargets: the rules, limits and messages that
+// `floodgate validate` applies to it at load time), then makes the URLs
+// canonical.
 func readTargets(path string) ([]Endpoint, error) {
-	data, err := readLimited(path, maxFileSize)
+	ts, err := config.ReadTargets(path)
 	if err != nil {
-		return nil, fmt.Errorf("discovery file: %w", err)
+		return nil, fmt.Errorf("discovery file: %w", err) // config.Errors name the file and line
 	}
-	var eps []Endpoint
-	if strings.EqualFold(filepath.Ext(path), ".json") {
-		eps, err = parseJSONTargets(data)
-	} else {
-		eps, err = parseYAMLTargets(data)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("discovery file %s: %w", path, err)
+	eps := make([]Endpoint, 0, len(ts))
+	for i, t := range ts {
+		u, err := canonicalURL(t.URL)
+		if err != nil {
+			return nil, fmt.Errorf("discovery file %s: target %d: %w", path, i, err)
+		}
+		eps = append(eps, Endpoint{URL: u, Weight: max(t.Weight, 1)}) // 0 (or none) means 1, as in the configuration
 	}
 	return dedup(eps), nil
-}
-
-// maxFileSize bounds what is read, as for the configuration file: a targets
-// file is small, and a huge one is a mistake that should not exhaust memory.
-const maxFileSize = 8 << 20
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d MiB", path, limit>>20)
-	}
-	return data, nil
-}
-
-var errEmptyFile = errors.New("file is empty (write [] for no targets)")
-
-func parseYAMLTargets(data []byte) ([]Endpoint, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
-	}
-	if len(doc.Content) == 0 {
-		return nil, errEmptyFile
-	}
-	root := doc.Content[0]
-	if root.Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("line %d: want a list of targets", root.Line)
-	}
-	eps := make([]Endpoint, 0, len(root.Content))
-	for i, item := range root.Content {
-		var ep Endpoint
-		switch item.Kind {
-		case yaml.ScalarNode:
-			ep.URL = item.Value
-		case yaml.MappingNode:
-			for j := 0; j+1 < len(item.Content); j += 2 {
-				k, v := item.Content[j], item.Content[j+1]
-				var err error
-				switch k.Value {
-				case "url":
-					err = v.Decode(&ep.URL)
-				case "weight":
-					err = v.Decode(&ep.Weight)
-				default:
-					err = fmt.Errorf("unknown field %q (want url, weight)", k.Value)
-				}
-				if err != nil {
-					return nil, fmt.Errorf("line %d: target %d: %w", k.Line, i, err)
-				}
-			}
-		default:
-			return nil, fmt.Errorf("line %d: target %d: want a URL or {url, weight}", item.Line, i)
-		}
-		ep, err := checkTarget(ep)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: target %d: %w", item.Line, i, err)
-		}
-		eps = append(eps, ep)
-	}
-	return eps, nil
-}
-
-func parseJSONTargets(data []byte) ([]Endpoint, error) {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
-		return nil, errEmptyFile
-	}
-	if data[0] != '[' {
-		return nil, errors.New("want a JSON array of targets")
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(data, &items); err != nil {
-		return nil, err
-	}
-	eps := make([]Endpoint, 0, len(items))
-	for i, raw := range items {
-		var ep Endpoint
-		switch raw[0] {
-		case '"':
-			if err := json.Unmarshal(raw, &ep.URL); err != nil {
-				return nil, fmt.Errorf("target %d: %w", i, err)
-			}
-		case '{':
-			var obj struct {
-				URL    string `json:"url"`
-				Weight int    `json:"weight"`
-			}
-			dec := json.NewDecoder(bytes.NewReader(raw))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&obj); err != nil {
-				return nil, fmt.Errorf("target %d: %w", i, err)
-			}
-			ep = Endpoint{URL: obj.URL, Weight: obj.Weight}
-		default:
-			return nil, fmt.Errorf("target %d: want a URL or {\"url\": ..., \"weight\": ...}", i)
-		}
-		ep, err := checkTarget(ep)
-		if err != nil {
-			return nil, fmt.Errorf("target %d: %w", i, err)
-		}
-		eps = append(eps, ep)
-	}
-	return eps, nil
-}
-
-// checkTarget validates a target read from a file and makes it canonical. A
-// weight of 0 (or none) means 1, as in the configuration.
-func checkTarget(ep Endpoint) (Endpoint, error) {
-	u, err := canonicalURL(ep.URL)
-	if err != nil {
-		return ep, err
-	}
-	if ep.Weight < 0 || ep.Weight > maxWeight {
-		return ep, fmt.Errorf("weight %d is out of range 1-%d", ep.Weight, maxWeight)
-	}
-	return Endpoint{URL: u, Weight: max(ep.Weight, 1)}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -49,20 +50,20 @@ func TestParseTargets(t *testing.T) {
 		{name: "yaml empty", file: "t.yaml", content: "", err: "empty"},
 		{name: "yaml comments only", file: "t.yaml", content: "# nothing\n", err: "empty"},
 		{name: "yaml syntax", file: "t.yaml", content: "- http://a:1\n  - [", err: "yaml"},
-		{name: "yaml not a list", file: "t.yaml", content: "targets: []", err: "want a list"},
-		{name: "yaml bad url", file: "t.yaml", content: "- http://a:1\n- a:1", err: "target 1"},
+		{name: "yaml not a list", file: "t.yaml", content: "targets: []", err: "expected a list of targets"},
+		{name: "yaml bad url", file: "t.yaml", content: "- http://a:1\n- a:1", err: `:2: [1].url: "a:1" has no scheme`},
 		{name: "yaml unknown field", file: "t.yaml", content: "- {url: http://a:1, wieght: 2}", err: `unknown field "wieght"`},
-		{name: "yaml bad weight", file: "t.yaml", content: "- {url: http://a:1, weight: heavy}", err: "target 0"},
+		{name: "yaml bad weight", file: "t.yaml", content: "- {url: http://a:1, weight: heavy}", err: `[0].weight: expected an integer, got "heavy"`},
 		{name: "yaml weight range", file: "t.yaml", content: "- {url: http://a:1, weight: 1000001}", err: "out of range"},
 		{name: "yaml negative weight", file: "t.yaml", content: "- {url: http://a:1, weight: -1}", err: "out of range"},
-		{name: "yaml nested list", file: "t.yaml", content: "- [http://a:1]", err: "want a URL"},
+		{name: "yaml nested list", file: "t.yaml", content: "- [http://a:1]", err: "[0]: expected a URL or a mapping with url and weight"},
 		{name: "json empty", file: "t.json", content: "\n", err: "empty"},
-		{name: "json truncated", file: "t.json", content: `["http://a:1",`, err: "unexpected end"},
-		{name: "json object", file: "t.json", content: `{"targets": []}`, err: "JSON array"},
-		{name: "json null", file: "t.json", content: `null`, err: "JSON array"},
+		{name: "json truncated", file: "t.json", content: `["http://a:1",`, err: ":2: did not find expected node content"},
+		{name: "json object", file: "t.json", content: `{"targets": []}`, err: "expected a list of targets"},
+		{name: "json null", file: "t.json", content: `null`, err: "file is empty"},
 		{name: "json unknown field", file: "t.json", content: `[{"url": "http://a:1", "w": 1}]`, err: "unknown field"},
-		{name: "json number item", file: "t.json", content: `[1]`, err: "want a URL"},
-		{name: "json trailing", file: "t.json", content: `[] []`, err: "invalid"},
+		{name: "json number item", file: "t.json", content: `[1]`, err: `[0].url: "1" has no scheme`},
+		{name: "json trailing", file: "t.json", content: `[] []`, err: "did not find expected <document start>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), tc.file)
@@ -79,18 +80,6 @@ func TestParseTargets(t *testing.T) {
 				t.Errorf("got %v, %v; want %v", got, err, tc.want)
 			}
 		})
-	}
-}
-
-func TestReadLimited(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "t.yaml")
-	writeFile(t, path, "- http://a:1\n")
-	if _, err := readLimited(path, 13); err != nil {
-		t.Errorf("a file of exactly the limit: %v", err)
-	}
-	if _, err := readLimited(path, 12); err == nil || !strings.Contains(err.Error(), "larger than") {
-		t.Errorf("a file over the limit: %v", err)
 	}
 }
 
@@ -221,4 +210,27 @@ func TestFileBusyDirectory(t *testing.T) {
 		<-done
 	}()
 	r.waitList(wait, "http://b:1")
+}
+
+// A FIFO (or a directory, a device) in place of the targets file is refused
+// at once instead of blocking the reader forever.
+func TestReadTargetsNotRegular(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "t.yaml")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := readTargets(path)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("FIFO: %v; want not a regular file", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reading a FIFO blocked")
+	}
 }
