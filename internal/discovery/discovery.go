@@ -207,6 +207,21 @@ func (m mergedSource) Run(ctx context.Context, update func([]Endpoint), onError 
 		})
 	}
 
+	forward(ctx, wake, func() []Endpoint {
+		var union []Endpoint
+		mu.Lock()
+		for _, l := range lists {
+			union = append(union, l...)
+		}
+		mu.Unlock()
+		return normalize(union)
+	}, update)
+}
+
+// forward calls update with a copy of current() after each wake-up, unless
+// it equals the list delivered last (A, then B, then A again between two
+// wake-ups is no change), until ctx ends.
+func forward(ctx context.Context, wake <-chan struct{}, current func() []Endpoint, update func([]Endpoint)) {
 	var last []Endpoint
 	delivered := false
 	for {
@@ -215,17 +230,11 @@ func (m mergedSource) Run(ctx context.Context, update func([]Endpoint), onError 
 			return
 		case <-wake:
 		}
-		var union []Endpoint
-		mu.Lock()
-		for _, l := range lists {
-			union = append(union, l...)
-		}
-		mu.Unlock()
-		union = normalize(union)
-		if delivered && slices.Equal(union, last) {
+		eps := current()
+		if delivered && slices.Equal(eps, last) {
 			continue
 		}
-		last, delivered = union, true
-		update(slices.Clone(union))
+		last, delivered = eps, true
+		update(slices.Clone(eps))
 	}
 }

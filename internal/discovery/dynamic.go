@@ -63,23 +63,9 @@ func (d *Dynamic) Run(ctx context.Context, update func([]Endpoint), _ func(error
 		d.mu.Unlock()
 	}()
 
-	var last []Endpoint
-	delivered := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ch:
-		}
+	forward(ctx, ch, func() []Endpoint {
 		d.mu.Lock()
-		eps := d.eps // never mutated in place: Set replaces the slice
-		d.mu.Unlock()
-		// Set A, Set B, Set A between two wake-ups leaves this subscriber's
-		// list unchanged: nothing to report.
-		if delivered && slices.Equal(eps, last) {
-			continue
-		}
-		last, delivered = eps, true
-		update(slices.Clone(eps))
-	}
+		defer d.mu.Unlock()
+		return d.eps // never mutated in place: Set replaces the slice
+	}, update)
 }
