@@ -12,14 +12,15 @@ import (
 // provider): Floodgate starts them, adds each to the upstream when it is
 // ready, restarts crashed ones and stops them on shutdown.
 type Managed struct {
-	Command   string            `yaml:"command" doc:"Program to run for each instance: a path (relative to the config file's directory) or a name looked up in PATH. Required."`
-	Args      []string          `yaml:"args" doc:"Arguments. $PORT (or the port_env variable) is replaced with the instance's port."`
-	Env       map[string]string `yaml:"env" doc:"Environment variables added for the instances."`
-	Dir       string            `yaml:"dir" doc:"Working directory (relative to the config file's directory). Default: the config file's directory."`
-	PortEnv   string            `yaml:"port_env" doc:"Environment variable that receives the port each instance must listen on (127.0.0.1). Default PORT."`
-	Instances int               `yaml:"instances" doc:"Instances to run when there is no autoscale section. Default 1."`
-	Ready     ManagedReady      `yaml:"ready" doc:"How Floodgate knows an instance is ready to receive requests."`
-	StopGrace Duration          `yaml:"stop_grace" doc:"After SIGTERM, how long an instance may take to exit before SIGKILL. Default 10s."`
+	Command     string            `yaml:"command" doc:"Program to run for each instance: a path (relative to the config file's directory) or a name looked up in PATH. Required."`
+	Args        []string          `yaml:"args" doc:"Arguments. $PORT (or the port_env variable) is replaced with the instance's port."`
+	Env         map[string]string `yaml:"env" doc:"Environment variables added for the instances."`
+	Dir         string            `yaml:"dir" doc:"Working directory (relative to the config file's directory). Default: the config file's directory."`
+	PortEnv     string            `yaml:"port_env" doc:"Environment variable that receives the port each instance must listen on (127.0.0.1). Default PORT."`
+	Instances   int               `yaml:"instances" doc:"Instances to run when there is no autoscale section. Default 1."`
+	Ready       ManagedReady      `yaml:"ready" doc:"How Floodgate knows an instance is ready to receive requests."`
+	StopGrace   Duration          `yaml:"stop_grace" doc:"After SIGTERM, how long an instance may take to exit before SIGKILL. Default 10s."`
+	MemoryLimit ByteSize          `yaml:"memory_limit" doc:"Resident memory an instance is sized for, e.g. 256MiB: the base of the memory metric's percent. Required with a memory metric. Not enforced."`
 }
 
 // ManagedReady is an instance's readiness probe.
@@ -33,13 +34,13 @@ type ManagedReady struct {
 // Autoscale sets the replica count of a managed upstream from what the
 // gateway measures (see internal/scale for the decision rules).
 type Autoscale struct {
-	Min            int             `yaml:"min" doc:"Fewest instances. 0 allows scale to zero after scale_to_zero_after without requests (requests that arrive then are held until an instance is ready). Default 1."`
+	Min            *int            `yaml:"min" doc:"Fewest instances. 0 allows scale to zero after scale_to_zero_after without requests (requests that arrive then are held until an instance is ready). Default 1."`
 	Max            int             `yaml:"max" doc:"Most instances. Required (≥ 1, ≥ min)."`
 	Metrics        []ScaleMetric   `yaml:"metrics" doc:"Targets per instance; the metric asking for the most instances wins. Default: concurrency 10."`
 	Tolerance      Percent         `yaml:"tolerance" doc:"No change while the observed/target ratio is within this of 1. Default 10%."`
 	StableWindow   Duration        `yaml:"stable_window" doc:"Window over which load is averaged for normal decisions. Default 60s."`
 	PanicWindow    Duration        `yaml:"panic_window" doc:"Short window for bursts. Default 6s."`
-	PanicThreshold float64         `yaml:"panic_threshold" doc:"Panic (scale up at once, never down) when the panic-window demand reaches this many times the ready capacity. Default 2; 0 disables panic mode; otherwise above 1."`
+	PanicThreshold *float64        `yaml:"panic_threshold" doc:"Panic (scale up at once, never down) when the panic-window demand reaches this many times the ready capacity. Default 2; 0 disables panic mode; otherwise above 1."`
 	ScaleToZero    Duration        `yaml:"scale_to_zero_after" doc:"With min 0: idle time after which the last instance stops. Default 5m."`
 	ScaleUp        *ScaleRules     `yaml:"scale_up" doc:"Limits on scaling up. Default: no stabilization, at most max(100%, 4 instances) per 5s."`
 	ScaleDown      *ScaleRules     `yaml:"scale_down" doc:"Limits on scaling down. Default: 30s stabilization, at most 50% per 15s."`
@@ -148,8 +149,16 @@ func (v *validator) managed(p string, u *Upstream) {
 	if m.StopGrace < 0 {
 		v.errorf(mp+".stop_grace", "must not be negative")
 	}
+	if m.MemoryLimit < 0 {
+		v.errorf(mp+".memory_limit", "must not be negative")
+	}
 	if u.Autoscale != nil {
 		v.autoscale(p+".autoscale", u.Autoscale)
+		for i, sm := range u.Autoscale.Metrics {
+			if sm.Memory != 0 && m.MemoryLimit <= 0 {
+				v.errorf(IndexPath(p+".autoscale.metrics", i)+".memory", "a memory target needs managed.memory_limit (the base of the percentage)")
+			}
+		}
 	}
 }
 
@@ -159,10 +168,10 @@ func (v *validator) autoscale(p string, a *Autoscale) {
 	} else if a.Max > maxManagedInstances {
 		v.errorf(p+".max", "%d is above the limit of %d", a.Max, maxManagedInstances)
 	}
-	if a.Min < 0 {
+	if min := a.MinReplicas(); min < 0 {
 		v.errorf(p+".min", "must not be negative")
-	} else if a.Max >= 1 && a.Min > a.Max {
-		v.errorf(p+".min", "min %d is greater than max %d", a.Min, a.Max)
+	} else if a.Max >= 1 && min > a.Max {
+		v.errorf(p+".min", "min %d is greater than max %d", min, a.Max)
 	}
 	for i, m := range a.Metrics {
 		mp := IndexPath(p+".metrics", i)
@@ -209,12 +218,12 @@ func (v *validator) autoscale(p string, a *Autoscale) {
 	if panic > stable && (a.PanicWindow != 0 || a.StableWindow != 0) {
 		v.errorf(p+".panic_window", "%s is longer than the stable window (%s)", panic, stable)
 	}
-	if a.PanicThreshold < 0 || (a.PanicThreshold != 0 && a.PanicThreshold <= 1) || a.PanicThreshold > 100 {
-		v.errorf(p+".panic_threshold", "%g must be above 1 and at most 100 (times the ready capacity), or 0 to disable panic mode", a.PanicThreshold)
+	if t := a.PanicThreshold; t != nil && (*t < 0 || (*t != 0 && *t <= 1) || *t > 100) {
+		v.errorf(p+".panic_threshold", "%g must be above 1 and at most 100 (times the ready capacity), or 0 to disable panic mode", *t)
 	}
 	if a.ScaleToZero < 0 {
 		v.errorf(p+".scale_to_zero_after", "must not be negative")
-	} else if a.ScaleToZero != 0 && a.Min > 0 && !schedulesMayLowerMinToZero(a) {
+	} else if a.ScaleToZero != 0 && a.MinReplicas() > 0 && !schedulesMayLowerMinToZero(a) {
 		v.errorf(p+".scale_to_zero_after", "only used with min 0")
 	}
 	v.scaleRules(p+".scale_up", a.ScaleUp)
@@ -302,5 +311,106 @@ func (v *validator) executable(path, cmd string) {
 		v.errorf(path, "%q is a directory", cmd)
 	case fi.Mode()&0o111 == 0:
 		v.errorf(path, "%q is not executable", cmd)
+	}
+}
+
+// Policy compiles a validated autoscale section into the decision code's
+// policy. Unset fields take scale.DefaultPolicy's values; a rules section
+// without policies keeps the default rate policies of that direction.
+func (a *Autoscale) Policy() (scale.Policy, error) {
+	p := scale.DefaultPolicy()
+	p.MinReplicas, p.MaxReplicas = a.MinReplicas(), a.Max
+	if len(a.Metrics) > 0 {
+		p.Targets = make([]scale.Target, 0, len(a.Metrics))
+		for _, m := range a.Metrics {
+			var t scale.Target
+			switch {
+			case m.Concurrency != 0:
+				t = scale.Target{Metric: scale.MetricConcurrency, Value: m.Concurrency}
+			case m.RPS != 0:
+				t = scale.Target{Metric: scale.MetricRPS, Value: m.RPS}
+			case m.CPU != 0:
+				t = scale.Target{Metric: scale.MetricCPU, Value: float64(m.CPU) * 100}
+			case m.Memory != 0:
+				t = scale.Target{Metric: scale.MetricMemory, Value: float64(m.Memory) * 100}
+			case m.Latency != 0:
+				t = scale.Target{Metric: scale.MetricLatency, Latency: m.Latency.D()}
+			}
+			p.Targets = append(p.Targets, t)
+		}
+	}
+	if a.Tolerance != 0 {
+		p.Tolerance = float64(a.Tolerance)
+	}
+	if a.StableWindow != 0 {
+		p.StableWindow = a.StableWindow.D()
+	}
+	if a.PanicWindow != 0 {
+		p.PanicWindow = a.PanicWindow.D()
+	}
+	if a.PanicThreshold != nil {
+		p.PanicThreshold = *a.PanicThreshold
+	}
+	if a.ScaleToZero != 0 {
+		p.IdleAfter = a.ScaleToZero.D()
+	}
+	rulesOf(&p.ScaleUp, a.ScaleUp)
+	rulesOf(&p.ScaleDown, a.ScaleDown)
+	for _, s := range a.Schedules {
+		sc, err := scheduleOf(s)
+		if err != nil {
+			return scale.Policy{}, err
+		}
+		p.Schedules = append(p.Schedules, sc)
+	}
+	return p, p.Validate()
+}
+
+// MinReplicas is min, 1 when unset.
+func (a *Autoscale) MinReplicas() int {
+	if a.Min == nil {
+		return 1
+	}
+	return *a.Min
+}
+
+// LatencyPercentile is the percentile (e.g. 99) the latency target refers
+// to, 0 without a latency target.
+func (a *Autoscale) LatencyPercentile() float64 {
+	for _, m := range a.Metrics {
+		if m.Latency != 0 {
+			if m.Percentile != 0 {
+				return m.Percentile
+			}
+			return 99
+		}
+	}
+	return 0
+}
+
+func rulesOf(r *scale.Rules, c *ScaleRules) {
+	if c == nil {
+		return
+	}
+	r.StabilizationWindow = c.Stabilization.D()
+	r.Cooldown = c.Cooldown.D()
+	switch c.Select {
+	case "min":
+		r.Select = scale.SelectMin
+	case "disabled":
+		r.Select = scale.SelectDisabled
+	default:
+		r.Select = scale.SelectMax
+	}
+	if len(c.Policies) == 0 {
+		return
+	}
+	r.Policies = make([]scale.RatePolicy, 0, len(c.Policies))
+	for _, rp := range c.Policies {
+		t := scale.RatePolicy{Type: scale.Percent, Value: rp.Percent, Period: rp.Period.D()}
+		if rp.Instances != 0 {
+			t = scale.RatePolicy{Type: scale.Instances, Value: rp.Instances, Period: rp.Period.D()}
+		}
+		r.Policies = append(r.Policies, t)
 	}
 }

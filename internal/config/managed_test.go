@@ -1,10 +1,15 @@
 package config
 
 import (
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/floodgate/floodgate/internal/scale"
 )
 
 const managedBase = `listeners: [{address: ":8080"}]
@@ -140,6 +145,14 @@ func TestManagedAutoscaleErrors(t *testing.T) {
 		{"scale to zero with min above zero", `    managed: {command: srv}
     autoscale: {min: 1, max: 3, scale_to_zero_after: 1m}
 `, []string{`floodgate.yaml:6: upstreams[0].autoscale.scale_to_zero_after: only used with min 0`}},
+		{"scale to zero with min unset (1)", `    managed: {command: srv}
+    autoscale: {max: 3, scale_to_zero_after: 1m}
+`, []string{`floodgate.yaml:6: upstreams[0].autoscale.scale_to_zero_after: only used with min 0`}},
+		{"memory without memory_limit", `    managed: {command: srv}
+    autoscale:
+      max: 3
+      metrics: [{memory: 80%}]
+`, []string{`floodgate.yaml:8: upstreams[0].autoscale.metrics[0].memory: a memory target needs managed.memory_limit`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := parseIn(dir, managedBase+tt.src, nil)
@@ -157,5 +170,65 @@ func TestManagedAutoscaleErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAutoscalePolicy(t *testing.T) {
+	dir := t.TempDir()
+	src := managedBase + `    managed: {command: srv, memory_limit: 256MiB}
+    autoscale:
+      min: 0
+      max: 8
+      metrics: [{concurrency: 4}, {rps: 50}, {cpu: 70%}, {memory: 80%}, {latency: 250ms, percentile: 95}]
+      tolerance: 5%
+      stable_window: 30s
+      panic_window: 3s
+      panic_threshold: 0
+      scale_to_zero_after: 2m
+      scale_up: {select: min, policies: [{instances: 2, period: 10s}]}
+      scale_down: {stabilization: 1m, cooldown: 5s}
+      schedules: [{name: am, cron: "0 8 * * 1-5", timezone: Europe/Paris, duration: 10h, min: 2}]
+`
+	cfg, _, err := parseIn(dir, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Upstreams[0].Autoscale
+	p, err := a.Policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []scale.Target{{Metric: scale.MetricConcurrency, Value: 4}, {Metric: scale.MetricRPS, Value: 50},
+		{Metric: scale.MetricCPU, Value: 70}, {Metric: scale.MetricMemory, Value: 80}, {Metric: scale.MetricLatency, Latency: 250 * time.Millisecond}}
+	if !reflect.DeepEqual(p.Targets, want) {
+		t.Errorf("targets %+v, want %+v", p.Targets, want)
+	}
+	if p.MinReplicas != 0 || p.MaxReplicas != 8 || math.Abs(p.Tolerance-0.05) > 1e-9 || p.StableWindow != 30*time.Second ||
+		p.PanicWindow != 3*time.Second || p.PanicThreshold != 0 || p.IdleAfter != 2*time.Minute {
+		t.Errorf("policy %+v", p)
+	}
+	if p.ScaleUp.Select != scale.SelectMin || len(p.ScaleUp.Policies) != 1 || p.ScaleUp.Policies[0] != (scale.RatePolicy{Type: scale.Instances, Value: 2, Period: 10 * time.Second}) {
+		t.Errorf("scale up %+v", p.ScaleUp)
+	}
+	// A rules section without policies keeps the default rate policies.
+	if d := scale.DefaultPolicy().ScaleDown; p.ScaleDown.StabilizationWindow != time.Minute || p.ScaleDown.Cooldown != 5*time.Second ||
+		!reflect.DeepEqual(p.ScaleDown.Policies, d.Policies) {
+		t.Errorf("scale down %+v", p.ScaleDown)
+	}
+	if len(p.Schedules) != 1 || p.Schedules[0].Name != "am" {
+		t.Errorf("schedules %+v", p.Schedules)
+	}
+	if a.LatencyPercentile() != 95 {
+		t.Errorf("percentile %g", a.LatencyPercentile())
+	}
+
+	// Unset min is 1 (no scale to zero); unset panic threshold is the default.
+	cfg, _, err = parseIn(dir, managedBase+"    managed: {command: srv}\n    autoscale: {max: 3}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = cfg.Upstreams[0].Autoscale.Policy()
+	if err != nil || p.MinReplicas != 1 || p.PanicThreshold != scale.DefaultPanicThreshold || !reflect.DeepEqual(p.Targets, scale.DefaultPolicy().Targets) {
+		t.Errorf("defaults: %+v %v", p, err)
 	}
 }
