@@ -23,6 +23,10 @@ type Config struct {
 	// Default: GOMAXPROCS rounded up to a power of two, at most 16. 1
 	// disables striping.
 	Stripes int
+	// Quantile, when set (in (0, 1), e.g. 0.95), is an extra latency
+	// percentile every Snapshot computes into Window.PQ (an autoscaling
+	// latency target's percentile).
+	Quantile float64
 }
 
 // Defaults.
@@ -111,6 +115,8 @@ func New(cfg Config) (*Recorder, error) {
 		return nil, fmt.Errorf("signals: max window %v shorter than resolution %v", cfg.MaxWindow, cfg.Resolution)
 	case cfg.Stripes < 1 || cfg.Stripes > 1024 || cfg.Stripes&(cfg.Stripes-1) != 0:
 		return nil, fmt.Errorf("signals: stripes %d: want a power of two in [1, 1024]", cfg.Stripes)
+	case cfg.Quantile < 0 || cfg.Quantile >= 1:
+		return nil, fmt.Errorf("signals: quantile %g: want 0 (none) or a value in (0, 1)", cfg.Quantile)
 	}
 	nWindow := (int64(cfg.MaxWindow) + int64(cfg.Resolution) - 1) / int64(cfg.Resolution)
 	// Two slots of margin: one for the slot being written while the oldest
@@ -365,6 +371,8 @@ type Window struct {
 	// Latency percentiles of the requests completed within Span, each
 	// within HistogramRelativeError of the true sample (nearest rank).
 	P50, P90, P99 time.Duration
+	// PQ is the latency at Config.Quantile (0 when it is not set).
+	PQ time.Duration
 }
 
 // Snapshot summarises the window of length window ending at now. It does
@@ -483,5 +491,8 @@ func (r *Recorder) SnapshotAt(now int64, window time.Duration) Window {
 	w.P50 = quantile(&counts, total, 0.50)
 	w.P90 = quantile(&counts, total, 0.90)
 	w.P99 = quantile(&counts, total, 0.99)
+	if q := r.cfg.Quantile; q > 0 {
+		w.PQ = quantile(&counts, total, q)
+	}
 	return w
 }

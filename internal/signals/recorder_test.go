@@ -303,7 +303,7 @@ func TestPercentiles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRec(t, Config{})
+			r := newRec(t, Config{Quantile: 0.95})
 			now := t0 + 100*sec + 1
 			var lats []int64
 			for i := 0; i < 20000; i++ {
@@ -321,7 +321,7 @@ func TestPercentiles(t *testing.T) {
 			for _, c := range []struct {
 				q   float64
 				got time.Duration
-			}{{0.5, w.P50}, {0.9, w.P90}, {0.99, w.P99}} {
+			}{{0.5, w.P50}, {0.9, w.P90}, {0.99, w.P99}, {0.95, w.PQ}} {
 				rank := int(math.Ceil(c.q * float64(len(lats))))
 				want := float64(lats[rank-1])
 				if rel := math.Abs(float64(c.got)-want) / want; rel > HistogramRelativeError {

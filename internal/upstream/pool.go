@@ -165,7 +165,8 @@ type Pool struct {
 	wg      sync.WaitGroup
 	closed  atomic.Bool
 
-	onEject func(pool string, t *Target, reason string) // hook for logs and metrics
+	onEject    func(pool string, t *Target, reason string) // hook for logs and metrics
+	onEligible func(pool string, n int)                    // hook: the eligible set changed
 }
 
 // New builds a pool from a spec; it starts no goroutines (Start does).
@@ -599,6 +600,9 @@ func (p *Pool) onProbe(id uint64, healthy bool, reason string) {
 		} else {
 			p.logger.Warn("target unhealthy", "target", t.Addr, "reason", reason)
 			t.countEjection("probe")
+			if p.onEject != nil {
+				p.onEject(p.spec.Name, t, "probe")
+			}
 		}
 		p.rebuild(time.Now())
 	}
@@ -642,14 +646,16 @@ func (p *Pool) rebuild(now time.Time) {
 	}
 	p.sig = sig
 	p.eligible.Store(&elig)
-	if len(elig) == 0 {
-		return
+	if len(elig) > 0 {
+		eps := make([]balance.Endpoint, len(elig))
+		for i, t := range elig {
+			eps[i] = t
+		}
+		p.bal.Update(eps)
 	}
-	eps := make([]balance.Endpoint, len(elig))
-	for i, t := range elig {
-		eps[i] = t
+	if p.onEligible != nil {
+		p.onEligible(p.spec.Name, len(elig)) // after the balancer has the set
 	}
-	p.bal.Update(eps)
 }
 
 // Start runs the pool's background work: the monitor (hang detection,
@@ -854,8 +860,15 @@ type Registry struct {
 	pools  map[string]*entry
 	feeds  map[string]*discovery.Dynamic
 	Logger *slog.Logger
-	// OnEject, when set, is called for every ejection (logs, metrics).
+	// OnEject, when set, is called for every ejection by traffic (reason
+	// "hang", "slow", a breaker reason) and when active probes turn a
+	// target unhealthy (reason "probe"). It must not block.
 	OnEject func(pool string, t *Target, reason string)
+	// OnEligible, when set, is called after every change of a pool's
+	// eligible set with its new size, once the balancer has it (the
+	// autoscaler releases requests held for a cold start on n > 0). It is
+	// called with the pool's lock held: it must not block or call the pool.
+	OnEligible func(pool string, n int)
 }
 
 type entry struct {
@@ -890,7 +903,7 @@ func (r *Registry) Prepare(specs []Spec) (*Plan, error) {
 			p.Abort()
 			return nil, err
 		}
-		pool.onEject = r.OnEject
+		pool.onEject, pool.onEligible = r.OnEject, r.OnEligible
 		p.created = append(p.created, pool)
 		p.next[s.Name] = &entry{spec: s, pool: pool}
 	}
