@@ -8,6 +8,9 @@
 //	GET  /config     the configuration being served, as JSON, secrets redacted
 //	GET  /routes     compiled routes
 //	GET  /upstreams  pools and targets: health, ejections, load, latency
+//	GET  /autoscaler managed services: desired/ready instances, signals, held
+//	                 requests, instances (CPU, RSS), the last decision and
+//	                 recent scale events with their reasons
 //	POST /upstreams/{name}/weights  change a target's weight at runtime
 //	POST /reload     reload the configuration file; 200 or 422 with the errors
 //	GET  /metrics    Prometheus exposition
@@ -28,6 +31,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/floodgate/floodgate/internal/autoscaler"
 	"github.com/floodgate/floodgate/internal/config"
 	"github.com/floodgate/floodgate/internal/gateway"
 	"github.com/floodgate/floodgate/internal/telemetry"
@@ -41,6 +45,7 @@ type Gateway interface {
 	Ready() bool
 	Reload(trigger string) error
 	Pools() map[string]*upstream.Pool
+	Autoscaler() *autoscaler.Manager
 }
 
 // New returns the admin API handler.
@@ -54,6 +59,9 @@ func New(gw Gateway, m *telemetry.Metrics, version string) http.Handler {
 	mux.HandleFunc("GET /routes", a.routes)
 	mux.HandleFunc("GET /upstreams", a.upstreams)
 	mux.HandleFunc("POST /upstreams/{name}/weights", a.setWeight)
+	mux.HandleFunc("GET /autoscaler", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"services": gw.Autoscaler().Status()})
+	})
 	mux.HandleFunc("POST /reload", a.reload)
 	mux.HandleFunc("/reload", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "POST")
@@ -69,7 +77,7 @@ func New(gw Gateway, m *telemetry.Metrics, version string) http.Handler {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not_found", "endpoints": []string{
-			"GET /healthz", "GET /readyz", "GET /status", "GET /config", "GET /routes", "GET /upstreams", "POST /reload", "GET /metrics"}})
+			"GET /healthz", "GET /readyz", "GET /status", "GET /config", "GET /routes", "GET /upstreams", "GET /autoscaler", "POST /reload", "GET /metrics"}})
 	})
 	return mux
 }

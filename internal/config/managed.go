@@ -46,6 +46,7 @@ type Autoscale struct {
 	ScaleDown      *ScaleRules     `yaml:"scale_down" doc:"Limits on scaling down. Default: 30s stabilization, at most 50% per 15s."`
 	Schedules      []ScaleSchedule `yaml:"schedules" doc:"Periods that raise or lower min/max, e.g. weekday mornings."`
 	Hold           Hold            `yaml:"hold" doc:"Requests that arrive while no instance is ready wait here."`
+	Interval       Duration        `yaml:"interval" doc:"How often the autoscaler decides; a request held at zero instances also triggers a decision at once. Default 1s; 100ms-1m (15s emulates Kubernetes' HPA sync period)."`
 }
 
 // ScaleMetric is one target; exactly one field is set.
@@ -247,6 +248,9 @@ func (v *validator) autoscale(p string, a *Autoscale) {
 		} else if s.Max != nil && *s.Max > maxManagedInstances {
 			v.errorf(sp+".max", "%d is above the limit of %d", *s.Max, maxManagedInstances)
 		}
+	}
+	if a.Interval != 0 && (a.Interval.D() < 100*time.Millisecond || a.Interval.D() > time.Minute) {
+		v.errorf(p+".interval", "%s is out of range 100ms-1m", a.Interval)
 	}
 	if a.Hold.Queue < 0 || a.Hold.Queue > maxHoldQueue {
 		v.errorf(p+".hold.queue", "%d is out of range 0-%d", a.Hold.Queue, maxHoldQueue)

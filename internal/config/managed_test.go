@@ -148,6 +148,9 @@ func TestManagedAutoscaleErrors(t *testing.T) {
 		{"scale to zero with min unset (1)", `    managed: {command: srv}
     autoscale: {max: 3, scale_to_zero_after: 1m}
 `, []string{`floodgate.yaml:6: upstreams[0].autoscale.scale_to_zero_after: only used with min 0`}},
+		{"interval out of range", `    managed: {command: srv}
+    autoscale: {max: 3, interval: 10ms}
+`, []string{`floodgate.yaml:6: upstreams[0].autoscale.interval: 10ms is out of range 100ms-1m`}},
 		{"memory without memory_limit", `    managed: {command: srv}
     autoscale:
       max: 3

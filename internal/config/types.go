@@ -68,7 +68,7 @@ type Upstream struct {
 	Retries               Retries          `yaml:"retries" doc:"Retry policy towards this upstream (routes may override it)."`
 	Limits                *Limits          `yaml:"limits" doc:"Bulkhead: concurrent requests to this upstream, with a bounded wait queue. Default: unlimited."`
 	DrainTimeout          Duration         `yaml:"drain_timeout" doc:"How long a removed target keeps its in-flight requests before its connections are closed. Default 30s."`
-	Managed               *Managed         `yaml:"managed" doc:"Run the instances as local processes (the embedded provider) instead of listing targets. Validated, but not run yet by this build: floodgate run refuses it with an error."`
+	Managed               *Managed         `yaml:"managed" doc:"Run the instances as local processes (the embedded provider) instead of listing targets: started, health-checked, restarted, replaced and rolled by Floodgate."`
 	Autoscale             *Autoscale       `yaml:"autoscale" doc:"Scale the managed instances from the load the gateway measures. Default: a fixed number of instances (managed.instances)."`
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floodgate/floodgate/internal/autoscaler"
 	"github.com/floodgate/floodgate/internal/builtin"
 	"github.com/floodgate/floodgate/internal/bulkhead"
 	"github.com/floodgate/floodgate/internal/config"
@@ -60,11 +61,32 @@ type compileDeps struct {
 	access    func() *telemetry.AccessLog
 	tunnels   *proxy.Tunnels
 	logger    *slog.Logger
+	managed   *autoscaler.Manager
+}
+
+// plans are the prepared changes of long-lived state a snapshot needs:
+// upstream pools and managed services. Commit puts them in service with
+// the snapshot; Abort discards them.
+type plans struct {
+	pools   *upstream.Plan
+	managed *autoscaler.Plan
+}
+
+// Commit starts new pools first, so that instances of new managed services
+// find their pool's feed running.
+func (p *plans) Commit() {
+	p.pools.Commit()
+	p.managed.Commit()
+}
+
+func (p *plans) Abort() {
+	p.pools.Abort()
+	p.managed.Abort()
 }
 
 // compile builds a snapshot. On success the returned plan holds the upstream
 // pools, to be committed when the snapshot goes into service (or aborted).
-func compile(cfg *config.Config, src *config.Source, d compileDeps) (*Snapshot, *upstream.Plan, error) {
+func compile(cfg *config.Config, src *config.Source, d compileDeps) (*Snapshot, *plans, error) {
 	var errs config.Errors
 	snap := &Snapshot{Config: cfg, Source: src, Loaded: time.Now()}
 	d.upstreams = cfg.Upstreams
@@ -76,14 +98,6 @@ func compile(cfg *config.Config, src *config.Source, d compileDeps) (*Snapshot, 
 	specs := make([]upstream.Spec, 0, len(cfg.Upstreams))
 	for i, u := range cfg.Upstreams {
 		specs = append(specs, upstreamSpec(u, i, src))
-		if u.Managed != nil {
-			// The configuration is validated (internal/config) and the
-			// process provider, signals and decision code exist, but the
-			// autoscaler loop that runs them is not wired in yet: refuse
-			// rather than serve an upstream whose instances never start.
-			errs = append(errs, src.Errorf(fmt.Sprintf("upstreams[%d].managed", i),
-				"managed instances (the process provider) are not available in this build yet; list targets instead"))
-		}
 	}
 
 	// Routes: terminals, rewrites, header ops, and one table per listener.
@@ -144,16 +158,27 @@ func compile(cfg *config.Config, src *config.Source, d compileDeps) (*Snapshot, 
 		return nil, nil, errs
 	}
 
-	plan, err := d.pools.Prepare(specs)
+	pplan, err := d.pools.Prepare(specs)
 	if err != nil {
 		return nil, nil, config.Errors{src.Errorf("upstreams", "%v", err)}
 	}
-	snap.Pools = plan.Pools()
+	mplan, merrs := d.managed.Prepare(cfg, src)
+	if len(merrs) > 0 {
+		pplan.Abort()
+		return nil, nil, merrs
+	}
+	plan := &plans{pools: pplan, managed: mplan}
+	snap.Pools = pplan.Pools()
 	for i, rc := range cfg.Routes {
 		h, err := buildTerminal(rc, i, routeParams[i], snap.Pools, src, d)
 		if err != nil {
 			errs = append(errs, *err)
 			continue
+		}
+		if rc.Upstream != "" {
+			// Routes to a managed upstream record its signals and hold
+			// requests while it has no ready instance.
+			h = mplan.Wrap(rc.Upstream, snap.Pools[rc.Upstream], h)
 		}
 		snap.routes = append(snap.routes, &compiledRoute{name: names[i], handler: buildChain(names[i], h, rc, d)})
 	}
@@ -518,7 +543,7 @@ func Check(path string) error {
 	}
 	var reg upstream.Registry
 	_, plan, err := compile(cfg, src, compileDeps{
-		pools: &reg, metrics: telemetry.NewMetrics("check"),
+		pools: &reg, managed: autoscaler.New(autoscaler.Options{Feed: reg.Feed}), metrics: telemetry.NewMetrics("check"),
 		access: func() *telemetry.AccessLog { return nil }, tunnels: &proxy.Tunnels{}, logger: slog.Default(),
 	})
 	if err != nil {

@@ -52,6 +52,10 @@ func TestMain(m *testing.M) {
 // process-wide singletons, not to a gateway.
 func leakIgnores() []goleak.Option {
 	return []goleak.Option{
+		// The process provider forks every managed instance from one
+		// thread-locked goroutine that lives as long as the process (so
+		// that Pdeathsig works); it is started once and never ends.
+		goleak.IgnoreAnyFunction("github.com/floodgate/floodgate/internal/provider/process.spawnLoop"),
 		// x/net/http2 and net/http keep no global goroutines; grpc-go's
 		// are per ClientConn/Server and are closed by the tests. The
 		// access log and tunnels' timers are timers, not goroutines.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/floodgate/floodgate/internal/autoscaler"
 	"github.com/floodgate/floodgate/internal/config"
 	"github.com/floodgate/floodgate/internal/proxy"
 	"github.com/floodgate/floodgate/internal/telemetry"
@@ -57,6 +58,7 @@ type Server struct {
 	reloadMu  sync.Mutex // serialises loads; never held on the request path
 	snap      atomic.Pointer[Snapshot]
 	pools     upstream.Registry
+	managed   *autoscaler.Manager
 	listeners map[string]*listenerRuntime // by listenerKey (address)
 	admin     *adminRuntime
 	access    atomic.Pointer[telemetry.AccessLog]
@@ -79,7 +81,10 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, logger: opts.Logger, metrics: opts.Metrics, listeners: make(map[string]*listenerRuntime)}
 	s.pools.Logger = opts.Logger
+	s.managed = autoscaler.New(autoscaler.Options{Logger: opts.Logger, Feed: s.pools.Feed})
+	s.pools.OnEject, s.pools.OnEligible = s.managed.OnEject, s.managed.OnEligible
 	s.metrics.RegisterUpstreams(s.upstreamStats)
+	s.metrics.Registry.MustRegister(s.managed.Collector())
 	return s
 }
 
@@ -147,7 +152,7 @@ func (s *Server) reload(trigger string) (err error) {
 		return err
 	}
 	snap, plan, err := compile(cfg, src, compileDeps{
-		pools: &s.pools, metrics: s.metrics, access: s.access.Load, tunnels: &s.tunnels, logger: s.logger,
+		pools: &s.pools, managed: s.managed, metrics: s.metrics, access: s.access.Load, tunnels: &s.tunnels, logger: s.logger,
 	})
 	if err != nil {
 		return err
@@ -425,6 +430,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	s.tunnels.CloseAll() // a safety net: servings close theirs at the deadline
 	s.bg.Wait()
+	// Managed instances stop after the last request to them: drain, SIGTERM,
+	// their grace period, SIGKILL. They get their own bound because the
+	// listeners may have used the whole grace period.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), managedStopTimeout)
+	if err := s.managed.Close(mctx); err != nil {
+		s.logger.Warn("managed instances killed after the stop timeout", "error", err)
+	}
+	cancel()
 	if s.admin != nil {
 		s.admin.close()
 		s.admin = nil
@@ -435,6 +448,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return ctx.Err()
 }
+
+// managedStopTimeout bounds the graceful stop of managed instances at
+// shutdown; those still running then are killed.
+const managedStopTimeout = 15 * time.Second
+
+// Autoscaler returns the managed services' manager.
+func (s *Server) Autoscaler() *autoscaler.Manager { return s.managed }
 
 // GracePeriod is the configured shutdown grace period.
 func (s *Server) GracePeriod() time.Duration {

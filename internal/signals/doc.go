@@ -102,11 +102,11 @@
 // /proc/*/stat parent PIDs). A missing PID is an error wrapping
 // ErrProcessGone and fs.ErrNotExist.
 //
-// # Proposed metric names (the telemetry package wraps these methods)
+// # Metrics (exported by package autoscaler)
 //
 //	floodgate_service_in_flight{service}                   gauge   Recorder.InFlight
 //	floodgate_service_held_requests{service}               gauge   Recorder.Held
-//	floodgate_service_concurrency{service,window}          gauge   Window.Concurrency (window="6s","60s")
+//	floodgate_service_concurrency{service,window}          gauge   Window.Concurrency (window="stable","panic")
 //	floodgate_service_requests_per_second{service,window}  gauge   Window.RPS
 //	floodgate_service_latency_seconds{service,window,quantile} gauge Window.P50/P90/P99 (quantile="0.5","0.9","0.99")
 //	floodgate_service_signal_dropped_total{service}        counter Recorder.Dropped
