@@ -26,8 +26,19 @@ func TestExamplesAreValid(t *testing.T) {
 	t.Setenv("IDLE_TIMEOUT", "90s")
 	for _, f := range files {
 		t.Run(f, func(t *testing.T) {
-			// Copy into a temp dir with the certificates tls.yaml refers to.
-			dir := t.TempDir()
+			// Copy into a temp dir with the certificates tls.yaml refers to,
+			// laid out as the repository is (examples/ beside bin/, where the
+			// README's command builds the quickstart's managed workload).
+			root := t.TempDir()
+			dir := filepath.Join(root, "examples")
+			for _, d := range []string{dir, filepath.Join(root, "bin")} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(root, "bin", "workload"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
 			data, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)
