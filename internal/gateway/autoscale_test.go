@@ -342,6 +342,18 @@ func TestManagedInstanceKilled(t *testing.T) {
 	if restarts != 1 {
 		t.Errorf("restarts %d, want 1", restarts)
 	}
+	// Per-instance resource use from /proc, sampled every second.
+	eventually(t, 5*time.Second, func() bool {
+		for _, in := range g.service("svc").Instances {
+			if in.State != "ready" || in.CPU == nil || in.RSS < 1<<20 {
+				return false
+			}
+		}
+		return true
+	}, "CPU and RSS of every ready instance in /autoscaler")
+	if v := g.metric(`floodgate_instance_restarts_total{instance="svc-1",service="svc"}`) + g.metric(`floodgate_instance_restarts_total{instance="svc-2",service="svc"}`); v != 1 {
+		t.Errorf("restarts metric %v", v)
+	}
 }
 
 // An instance that stops answering (SIGSTOP: alive, socket open, silent)
