@@ -311,30 +311,37 @@ func TestManagedScaleUpAndDown(t *testing.T) {
 	}, "scale down to the minimum once the load stopped")
 }
 
-// kill -9 of an instance: it is restarted, and no idempotent request fails
-// (requests to it are retried on the other instance).
-func TestManagedInstanceKilled(t *testing.T) {
-	noLeaks(t)
+// signalUnderLoad runs 2 fixed instances under load, sends sig to one of
+// them, waits until it has been replaced (a ready set of 2 without it), and
+// checks that no request failed. It returns the gateway and the PID.
+func signalUnderLoad(t *testing.T, sig syscall.Signal, what string) (*gw, int) {
 	bin := workload(t)
 	g := newGW(t, managedConfig(bin, "      env: {WORK: 0s, DELAY: 5ms, CONCURRENCY: \"0\"}\n      instances: 2\n", ""))
 	eventually(t, 10*time.Second, func() bool { return g.service("svc").Ready == 2 }, "2 ready instances")
-	before := readyPIDs(g.service("svc"))
-
+	victim := readyPIDs(g.service("svc"))[0]
 	l := startLoad(t, g.url("/"), 4, 3000, 0)
 	defer l.finish()
 	time.Sleep(300 * time.Millisecond)
-	if err := syscall.Kill(before[0], syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(victim, sig); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() bool {
+	eventually(t, 15*time.Second, func() bool {
 		p := readyPIDs(g.service("svc"))
-		return len(p) == 2 && !slices.Contains(p, before[0])
-	}, "the killed instance replaced")
+		return len(p) == 2 && !slices.Contains(p, victim)
+	}, "the %s instance replaced", what)
 	time.Sleep(300 * time.Millisecond)
 	l.finish()
 	if f := l.failed(); len(f) > 0 {
 		t.Errorf("%d of %d requests failed, e.g. %s", len(f), len(f)+l.count(), f[0])
 	}
+	return g, victim
+}
+
+// kill -9 of an instance: it is restarted, and no idempotent request fails
+// (requests to it are retried on the other instance).
+func TestManagedInstanceKilled(t *testing.T) {
+	noLeaks(t)
+	g, _ := signalUnderLoad(t, syscall.SIGKILL, "killed")
 	restarts := 0
 	for _, in := range g.service("svc").Instances {
 		restarts += in.Restarts
@@ -358,31 +365,12 @@ func TestManagedInstanceKilled(t *testing.T) {
 
 // An instance that stops answering (SIGSTOP: alive, socket open, silent)
 // is detected by hang detection and replaced; requests waiting on it are
-// retried elsewhere.
+// retried elsewhere, and the stopped process is killed after its grace
+// period.
 func TestManagedHungInstanceReplaced(t *testing.T) {
 	noLeaks(t)
-	bin := workload(t)
-	g := newGW(t, managedConfig(bin, "      env: {WORK: 0s, DELAY: 5ms, CONCURRENCY: \"0\"}\n      instances: 2\n", ""))
-	eventually(t, 10*time.Second, func() bool { return g.service("svc").Ready == 2 }, "2 ready instances")
-	before := readyPIDs(g.service("svc"))
-	l := startLoad(t, g.url("/"), 4, 3000, 0)
-	defer l.finish()
-	time.Sleep(200 * time.Millisecond)
-	if err := syscall.Kill(before[0], syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Kill(before[0], syscall.SIGCONT) // in case the test fails before the kill
-	eventually(t, 15*time.Second, func() bool {
-		p := readyPIDs(g.service("svc"))
-		return len(p) == 2 && !slices.Contains(p, before[0])
-	}, "the hung instance replaced")
-	time.Sleep(300 * time.Millisecond)
-	l.finish()
-	if f := l.failed(); len(f) > 0 {
-		t.Errorf("%d of %d requests failed, e.g. %s", len(f), len(f)+l.count(), f[0])
-	}
-	// The stopped process was killed at the end of its grace period.
-	eventually(t, 10*time.Second, func() bool { return syscall.Kill(before[0], 0) != nil }, "hung process gone")
+	_, victim := signalUnderLoad(t, syscall.SIGSTOP, "hung")
+	eventually(t, 10*time.Second, func() bool { return syscall.Kill(victim, 0) != nil }, "hung process gone")
 }
 
 // A configuration change of a managed service rolls its instances one at a
