@@ -66,13 +66,15 @@ type Service struct {
 	gate gate
 	wake chan struct{}
 
-	mu          sync.Mutex
-	set         Settings
-	scaler      *scale.Autoscaler // nil: fixed count
-	desired     int
-	last        scale.Decision
-	lastAt      time.Time
-	decided     bool
+	mu      sync.Mutex
+	set     Settings
+	scaler  *scale.Autoscaler // nil: fixed count
+	desired int
+	last    scale.Decision
+	lastAt  time.Time
+	decided bool
+	// lastRequest is when the loop last saw a request (zero: none yet).
+	lastRequest time.Time
 	events      []Event // the latest maxEvents, oldest first
 	scaleEvents uint64
 	ready       map[string]string
@@ -207,6 +209,11 @@ func (s *Service) step(now time.Time) {
 	pol := sc.Policy()
 	stable := s.rec.Snapshot(now, pol.StableWindow)
 	panicW := s.rec.Snapshot(now, pol.PanicWindow)
+	// The last request, to within two recorder slots: idle time for scale
+	// to zero counts from it.
+	if recent := s.rec.Snapshot(now, 2*s.rec.Config().Resolution); recent.Requests > 0 || recent.InFlight > 0 || recent.Held > 0 {
+		s.lastRequest = now
+	}
 	in := scale.Input{
 		Current:          s.desired,
 		Ready:            st.Ready,
@@ -217,6 +224,7 @@ func (s *Service) step(now time.Time) {
 		CPU:              cpu,
 		Memory:           mem,
 		HeldRequests:     int(s.rec.Held()),
+		LastRequest:      s.lastRequest,
 	}
 	if s.set.Quantile > 0 {
 		in.Latency = stable.PQ

@@ -78,11 +78,16 @@ func (a *Autoscaler) Decide(now time.Time, in Input) Decision {
 
 	active := in.HeldRequests > 0 || in.Concurrency > 0 || in.RPS > 0 ||
 		in.PanicConcurrency > 0 || in.PanicRPS > 0
-	if active || a.lastActive.IsZero() {
+	switch {
+	case in.HeldRequests > 0:
 		a.lastActive = now
-	}
-	if in.LastRequest.After(a.lastActive) && !in.LastRequest.After(now) {
+	case !in.LastRequest.IsZero() && !in.LastRequest.After(now):
+		// The caller tracks requests: idle time counts from the last one,
+		// not from the last window that still averaged it in (which would
+		// add StableWindow to IdleAfter).
 		a.lastActive = in.LastRequest
+	case active || a.lastActive.IsZero():
+		a.lastActive = now
 	}
 
 	rec, ok := a.recommend(in, cur, ready, &d)
@@ -102,27 +107,36 @@ func (a *Autoscaler) Decide(now time.Time, in Input) Decision {
 		d.NoMetrics = true
 	}
 	d.Recommended = rec
-	desired := rec
-	if ready < cur && desired < cur {
-		// Instances are still starting (or failing to start): their load
-		// is not visible yet, so do not scale down on partial evidence.
-		desired = cur
-		d.Limited = LimitStarting
+	// starting holds the count while instances are still starting (or
+	// failing to start): their load is not visible yet, so do not scale
+	// down on partial evidence.
+	starting := func(n int) int {
+		if ready < cur && n < cur {
+			d.Limited = LimitStarting
+			return cur
+		}
+		return n
 	}
 
 	if panicking {
 		d.Panic = true
-		n := max(desired, d.PanicDesired)
+		n := max(starting(rec), d.PanicDesired)
 		if n < cur {
 			d.Limited = LimitPanic
 		}
 		n = max(n, a.maxPanic, cur)
 		a.maxPanic = min(n, d.Max)
-		a.pushRec(now, a.maxPanic)
+		// The history gets the stable recommendation, not the panic
+		// count: once panic ends, scale-down stabilization looks at what
+		// the stable window asked for, instead of holding the panic peak
+		// for another window.
+		a.pushRec(now, rec)
 		return a.finish(now, &d, n) // still capped at the maximum
 	}
 
-	desired = a.stabilize(now, desired, cur, &d)
+	// Stabilization records the raw recommendation (as HPA does), so the
+	// hold while starting does not linger in the history.
+	desired := starting(a.stabilize(now, rec, cur, &d))
 	desired = a.rateLimit(now, desired, cur, &d)
 	return a.finish(now, &d, desired)
 }

@@ -92,15 +92,21 @@
 // (still ≤ max), and never scales down — not even below the highest count
 // of this panic. Panic ends once StableWindow passes without the panic
 // condition. Decision.Panic and the Reason say so. Only concurrency and rps
-// targets can cause panic; PanicThreshold 0 disables it.
+// targets can cause panic; PanicThreshold 0 disables it. During panic the
+// stabilization history records the stable-window recommendation, not the
+// panic count: when panic ends the count follows the stable window (within
+// the scale-down rate policies) instead of holding the panic peak for
+// another stabilization window.
 //
 // # Scale to zero and from zero
 //
 // With an effective minimum of 0, the metric path never goes below 1; the
 // count drops to 0 only when no request is held, the window averages are
-// all 0, and IdleAfter (default 5 min) has passed since the last activity
-// (Input.LastRequest, or the last Decide that saw demand; a new Autoscaler
-// counts from its first Decide). Panic mode prevents it. Scale-down
+// all 0, and IdleAfter (default 5 min) has passed since the last activity:
+// Input.LastRequest when the caller sets it (so idle time counts from the
+// last request, not from the last window that still averaged it in), the
+// last Decide with held requests, else the last Decide that saw demand (a
+// new Autoscaler counts from its first Decide). Panic mode prevents it. Scale-down
 // stabilization and rate policies do not apply: the idle period is the
 // guard.
 //

@@ -275,10 +275,11 @@ func TestPanic(t *testing.T) {
 		{at: 5 * time.Second, in: Input{Current: 15, Ready: 15, Concurrency: 30, PanicConcurrency: 20}, want: 15, panic: true, limited: LimitPanic},
 		// Still within 60 s of the last panic condition.
 		{at: 60 * time.Second, in: calm(15, 30), want: 15, panic: true, limited: LimitPanic},
-		// Panic over; the 30 s down stabilization still remembers 15.
-		{at: 62 * time.Second, in: calm(15, 30), want: 15, limited: LimitStabilization},
-		// 30 s later: 50 % per 15 s.
-		{at: 91 * time.Second, in: calm(15, 30), want: 7, limited: LimitScaleDownRate}, // floor(15 × 0.5)
+		// Panic over. The stabilization history holds the stable
+		// recommendations made during panic (3), not the panic peak, so
+		// the count goes down at once, at 50 % per 15 s.
+		{at: 62 * time.Second, in: calm(15, 30), want: 7, limited: LimitScaleDownRate}, // floor(15 × 0.5)
+		{at: 78 * time.Second, in: calm(7, 30), want: 3},
 	})
 	if a.Panicking() {
 		t.Fatal("still panicking")
@@ -336,6 +337,21 @@ func TestScaleToZero(t *testing.T) {
 			{at: 0, in: idle, want: 1, limited: LimitMin},
 			{at: 8 * time.Minute, in: in, want: 1, limited: LimitMin},
 			{at: 9 * time.Minute, in: in, want: 0},
+		})
+	})
+	t.Run("idle counts from the last request, not the window's tail", func(t *testing.T) {
+		a := mustNew(t, p)
+		last := t0.Add(time.Second)
+		busy := Input{Current: 1, Ready: 1, Concurrency: 0.5, LastRequest: last}
+		quiet := Input{Current: 1, Ready: 1, LastRequest: last}
+		run(t, a, []step{
+			{at: 0, in: busy, want: 1},
+			// The 60 s window still averages the request in: not idle.
+			{at: 50 * time.Second, in: busy, want: 1},
+			{at: 4 * time.Minute, in: quiet, want: 1, limited: LimitMin},
+			// 5 min after the last request (not 5 min after the window
+			// emptied at ~61 s).
+			{at: 5*time.Minute + time.Second, in: quiet, want: 0},
 		})
 	})
 	t.Run("held requests block it", func(t *testing.T) {
