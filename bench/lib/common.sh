@@ -282,3 +282,21 @@ retry_noisy() {
 
 # median N...: the median of numbers (n/a when none).
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.10g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# build_floodgate: $TMP/floodgate from FLOODGATE_BIN, else built from the
+# working tree. On a build failure FG_NA says so (the suite then prints its
+# RESULT line with n/a values) instead of dying.
+build_floodgate() {
+	FG_NA=""
+	if [[ -n ${FLOODGATE_BIN:-} ]]; then
+		[[ -x $FLOODGATE_BIN ]] || die "FLOODGATE_BIN=$FLOODGATE_BIN is not an executable"
+		cp "$FLOODGATE_BIN" "$TMP/floodgate"
+		log "   floodgate: using FLOODGATE_BIN=$FLOODGATE_BIN (not built)"
+	elif (cd "$ROOT" && go build -o "$TMP/floodgate" ./cmd/floodgate) >"$TMP/floodgate-build.log" 2>&1; then
+		log "   floodgate built ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo 'no commit yet'); working tree as is)"
+	else
+		FG_NA="build failed"
+		log "   floodgate: build failed:"
+		head -n 12 "$TMP/floodgate-build.log" | sed 's/^/     | /'
+	fi
+}

@@ -74,18 +74,7 @@ log "-- building (go $(go env GOVERSION))"
 (cd "$ROOT" && go build -o "$TMP/loadgen" ./bench/loadgen) || die "building bench/loadgen failed"
 (cd "$ROOT" && go build -o "$TMP/failover" ./bench/failover) || die "building bench/failover failed"
 LOADGEN=$TMP/loadgen
-FG_NA=""
-if [[ -n ${FLOODGATE_BIN:-} ]]; then
-	[[ -x $FLOODGATE_BIN ]] || die "FLOODGATE_BIN=$FLOODGATE_BIN is not an executable"
-	cp "$FLOODGATE_BIN" "$TMP/floodgate"
-	log "   floodgate: using FLOODGATE_BIN=$FLOODGATE_BIN (not built)"
-elif (cd "$ROOT" && go build -o "$TMP/floodgate" ./cmd/floodgate) >"$TMP/floodgate-build.log" 2>&1; then
-	log "   floodgate built ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo 'no commit yet'); working tree as is)"
-else
-	FG_NA="build failed"
-	log "   floodgate: build failed:"
-	head -n 12 "$TMP/floodgate-build.log" | sed 's/^/     | /'
-fi
+build_floodgate
 
 result_na() {
 	log ""

@@ -123,7 +123,7 @@ func (d Decision) Reason() string {
 		b.WriteString(" at once (cold start skips stabilization and rate limits)")
 	case d.ScaleToZero:
 		b.WriteString("idle for ")
-		b.WriteString(d.IdleFor.String())
+		b.WriteString(d.IdleFor.Round(time.Millisecond).String())
 		b.WriteString(" with no requests and min 0 → scale to zero")
 	case d.Current == 0 && d.Desired == 0:
 		b.WriteString("at zero with no demand")
