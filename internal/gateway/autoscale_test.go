@@ -258,17 +258,17 @@ func TestManagedScaleFromAndToZero(t *testing.T) {
 	}
 }
 
-// Load stepping up 4× beyond one instance's capacity: instances are added
-// within seconds and latency recovers; when the load stops the service
-// scales back down to its minimum after the stabilization window.
+// Load stepping up 10× (1 closed-loop client, then 10): instances are
+// added within seconds and latency recovers; when the load stops the
+// service scales back down to its minimum after the stabilization window.
 func TestManagedScaleUpAndDown(t *testing.T) {
 	noLeaks(t)
 	bin := workload(t)
 	// Each instance serves 2 requests at once, 40 ms each; target 2 in
-	// flight per instance. 8 clients need 4 instances.
+	// flight per instance. 1 client fits one instance; 10 need 5.
 	g := newGW(t, managedConfig(bin, "      env: {WORK: 0s, DELAY: 40ms, CONCURRENCY: \"2\"}\n",
 		`      min: 1
-      max: 4
+      max: 5
       metrics: [{concurrency: 2}]
       stable_window: 3s
       panic_window: 1s
@@ -276,30 +276,37 @@ func TestManagedScaleUpAndDown(t *testing.T) {
 `))
 	eventually(t, 10*time.Second, func() bool { return g.service("svc").Ready == 1 }, "first instance ready")
 
-	l := startLoad(t, g.url("/"), 8, 2000, 0)
+	base := startLoad(t, g.url("/"), 1, 2000, 0)
+	defer base.finish()
+	time.Sleep(2 * time.Second)
+	if s := g.service("svc"); s.Desired != 1 {
+		t.Fatalf("base load (1 client) should fit one instance: %+v", s.Events)
+	}
+	l := startLoad(t, g.url("/"), 9, 2000, 0) // 10 clients in all
 	defer l.finish()
 	time.Sleep(500 * time.Millisecond)
 	overloaded, _ := l.p99since(0)
-	eventually(t, 10*time.Second, func() bool { return g.service("svc").Ready >= 4 }, "scale up to 4 ready instances")
+	eventually(t, 10*time.Second, func() bool { return g.service("svc").Ready >= 5 }, "scale up to 5 ready instances")
 	// Requests queued on the first instance before the others joined
 	// finish during the next few hundred milliseconds: not counted.
 	time.Sleep(500 * time.Millisecond)
 	mark := l.count()
 	time.Sleep(1500 * time.Millisecond)
 	recovered, n := l.p99since(mark)
+	base.finish()
 	t.Logf("p99 with 1 instance: %v; after scale-up (%d requests): %v", overloaded, n-mark, recovered)
 	if recovered >= overloaded || recovered > 150*time.Millisecond {
 		t.Errorf("p99 did not recover: %v before, %v after scaling up", overloaded, recovered)
 	}
 	l.finish()
-	if f := l.failed(); len(f) > 0 {
+	if f := append(l.failed(), base.failed()...); len(f) > 0 {
 		t.Errorf("%d failed requests, e.g. %s", len(f), f[0])
 	}
 	s := g.service("svc")
 	if len(s.Events) == 0 || !strings.Contains(s.Events[0].Reason, "concurrency") {
 		t.Errorf("scale-up events: %+v", s.Events)
 	}
-	if v := g.metric(`floodgate_autoscaler_desired_replicas{service="svc"}`); v < 4 {
+	if v := g.metric(`floodgate_autoscaler_desired_replicas{service="svc"}`); v < 5 {
 		t.Errorf("desired replicas metric %v", v)
 	}
 	if v := g.metric(`floodgate_service_requests_per_second{service="svc",window="stable"}`); v <= 0 {
