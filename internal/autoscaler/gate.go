@@ -5,11 +5,11 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/floodgate/floodgate/internal/httperr"
 	"github.com/floodgate/floodgate/internal/reqctx"
-	"github.com/floodgate/floodgate/internal/signals"
 	"github.com/floodgate/floodgate/internal/upstream"
 )
 
@@ -41,8 +41,8 @@ func (h Hold) withDefaults() Hold {
 // eligible. The first request of a burst (the one that finds the queue
 // empty) wakes the control loop; the others do not.
 type gate struct {
-	rec  *signals.Recorder
 	wake func()
+	now  atomic.Int64 // requests held right now
 
 	mu      sync.Mutex
 	hold    Hold
@@ -124,8 +124,8 @@ func (g *gate) wait(ctx context.Context, eligible func() bool) (holdResult, stri
 	}
 	timeout := g.hold.Timeout
 	g.mu.Unlock()
-	g.rec.HeldAdd(1)
-	defer g.rec.HeldAdd(-1)
+	g.now.Add(1)
+	defer g.now.Add(-1)
 	if first {
 		g.wake()
 	}
@@ -179,7 +179,7 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := h.svc.rec
+	rec := h.svc.rec.Load() // the same recorder for Start and Done across a reload
 	start := time.Now().UnixNano()
 	rec.Start(start)
 	defer func() { rec.Done(start, time.Now().UnixNano()) }()

@@ -6,18 +6,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/floodgate/floodgate/internal/signals"
 )
 
 func newGate(t *testing.T, h Hold) (*gate, *atomic.Int64) {
 	t.Helper()
-	rec, err := signals.New(signals.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var wakes atomic.Int64
-	g := &gate{rec: rec, wake: func() { wakes.Add(1) }}
+	g := &gate{wake: func() { wakes.Add(1) }}
 	g.setHold(h)
 	return g, &wakes
 }
@@ -56,7 +50,7 @@ func TestGateReleasesInOrderWithOneWakeup(t *testing.T) {
 		}()
 		waitQueued(t, g, i+1) // arrival order is i
 	}
-	if got := g.rec.Held(); got != n {
+	if got := g.now.Load(); got != n {
 		t.Errorf("held gauge %d, want %d", got, n)
 	}
 	if w := wakes.Load(); w != 1 {
@@ -77,8 +71,8 @@ func TestGateReleasesInOrderWithOneWakeup(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	if g.rec.Held() != 0 || g.waiting() != 0 {
-		t.Errorf("after release: held %d, waiting %d", g.rec.Held(), g.waiting())
+	if g.now.Load() != 0 || g.waiting() != 0 {
+		t.Errorf("after release: held %d, waiting %d", g.now.Load(), g.waiting())
 	}
 	// A new burst wakes the loop again.
 	done := make(chan struct{})

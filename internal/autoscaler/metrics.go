@@ -88,7 +88,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.latency, w.ws.P90ms/1e3, n, w.name, "0.9")
 			gauge(c.latency, w.ws.P99ms/1e3, n, w.name, "0.99")
 		}
-		counter(c.dropped, float64(s.rec.Dropped()), n)
+		counter(c.dropped, float64(s.rec.Load().Dropped()), n)
 		counter(c.holdHeld, float64(st.Hold.Held), n)
 		counter(c.holdWakeups, float64(st.Hold.Wakeups), n)
 		counter(c.holdExpired, float64(st.Hold.Expired), n)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/floodgate/floodgate/internal/discovery"
@@ -60,7 +61,7 @@ type usage struct {
 type Service struct {
 	name string
 	log  *slog.Logger
-	rec  *signals.Recorder
+	rec  atomic.Pointer[signals.Recorder] // replaced when a reload changes its windows or quantile
 	feed *discovery.Dynamic
 	p    *process.Service
 	gate gate
@@ -95,14 +96,13 @@ func newService(set Settings, feed *discovery.Dynamic, log *slog.Logger) (*Servi
 	s := &Service{
 		name:  set.Spec.Name,
 		log:   log.With("service", set.Spec.Name),
-		rec:   rec,
 		feed:  feed,
 		wake:  make(chan struct{}, 1),
 		set:   set,
 		ready: map[string]string{},
 		usage: map[string]*usage{},
 	}
-	s.gate.rec = rec
+	s.rec.Store(rec)
 	s.gate.wake = s.kick
 	s.gate.setHold(set.Hold)
 	if set.Policy != nil {
@@ -207,11 +207,13 @@ func (s *Service) step(now time.Time) {
 		return
 	}
 	pol := sc.Policy()
-	stable := s.rec.Snapshot(now, pol.StableWindow)
-	panicW := s.rec.Snapshot(now, pol.PanicWindow)
+	rec := s.rec.Load()
+	stable := rec.Snapshot(now, pol.StableWindow)
+	panicW := rec.Snapshot(now, pol.PanicWindow)
+	held := s.gate.now.Load()
 	// The last request, to within two recorder slots: idle time for scale
 	// to zero counts from it.
-	if recent := s.rec.Snapshot(now, 2*s.rec.Config().Resolution); recent.Requests > 0 || recent.InFlight > 0 || recent.Held > 0 {
+	if recent := rec.Snapshot(now, 2*rec.Config().Resolution); recent.Requests > 0 || recent.InFlight > 0 || held > 0 {
 		s.lastRequest = now
 	}
 	in := scale.Input{
@@ -223,7 +225,7 @@ func (s *Service) step(now time.Time) {
 		PanicRPS:         panicW.RPS,
 		CPU:              cpu,
 		Memory:           mem,
-		HeldRequests:     int(s.rec.Held()),
+		HeldRequests:     int(held),
 		LastRequest:      s.lastRequest,
 	}
 	if s.set.Quantile > 0 {
@@ -316,6 +318,16 @@ func (s *Service) update(set Settings) {
 	old := s.set
 	s.set = set
 	s.gate.setHold(set.Hold)
+	if rc := recorderConfig(set); rc != recorderConfig(old) {
+		// Longer windows or another latency percentile: a recorder sized
+		// for them. The load history starts afresh (requests in flight
+		// finish on the old one).
+		if rec, err := signals.New(rc); err == nil {
+			s.rec.Store(rec)
+		} else {
+			s.log.Error("signal recorder not resized", "error", err)
+		}
+	}
 	var policyErr error
 	switch {
 	case set.Policy == nil:

@@ -125,12 +125,13 @@ func windowStatus(d time.Duration, w signals.Window) WindowStatus {
 func (s *Service) status(now time.Time) ServiceStatus {
 	st := s.p.Status()
 	stableD, panicD := s.windows()
+	rec := s.rec.Load()
 	out := ServiceStatus{
 		Name: s.name, Ready: st.Ready, Failed: st.Failed, Reason: st.Reason,
 		Signals: Signals{
-			InFlight: s.rec.InFlight(), Held: s.rec.Held(),
-			Stable: windowStatus(stableD, s.rec.Snapshot(now, stableD)),
-			Panic:  windowStatus(panicD, s.rec.Snapshot(now, panicD)),
+			InFlight: rec.InFlight(), Held: s.gate.now.Load(),
+			Stable: windowStatus(stableD, rec.Snapshot(now, stableD)),
+			Panic:  windowStatus(panicD, rec.Snapshot(now, panicD)),
 		},
 	}
 	insts := s.p.Instances()

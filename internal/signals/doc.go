@@ -105,7 +105,7 @@
 // # Metrics (exported by package autoscaler)
 //
 //	floodgate_service_in_flight{service}                   gauge   Recorder.InFlight
-//	floodgate_service_held_requests{service}               gauge   Recorder.Held
+//	floodgate_service_held_requests{service}               gauge   the autoscaler's hold queue
 //	floodgate_service_concurrency{service,window}          gauge   Window.Concurrency (window="stable","panic")
 //	floodgate_service_requests_per_second{service,window}  gauge   Window.RPS
 //	floodgate_service_latency_seconds{service,window,quantile} gauge Window.P50/P90/P99 (quantile="0.5","0.9","0.99")

@@ -76,7 +76,7 @@ type stripeHdr struct {
 const histStripesMax = 2
 
 // Recorder measures one service's in-flight concurrency, throughput and
-// latency. All methods are safe for concurrent use; Start, Done and HeldAdd
+// latency. All methods are safe for concurrent use; Start and Done
 // are lock-free and allocation-free.
 type Recorder struct {
 	res      int64 // resolution, ns
@@ -88,7 +88,6 @@ type Recorder struct {
 	slots    []slot  // stripe-major: slots[stripe<<ringBits | epoch&mask]
 	hist     []hslot // hist stripe-major: hist[hstripe<<ringBits | epoch&mask]
 	hmask    int
-	held     atomic.Int64
 	dropped  atomic.Uint64
 	cfg      Config
 }
@@ -316,13 +315,6 @@ func (r *Recorder) spread(st int, start, se, ce int64) {
 	}
 }
 
-// HeldAdd adjusts the number of requests parked while the service scales
-// from zero (+1 when parked, -1 when released or timed out).
-func (r *Recorder) HeldAdd(delta int) { r.held.Add(int64(delta)) }
-
-// Held is the number of requests currently parked.
-func (r *Recorder) Held() int64 { return r.held.Load() }
-
 // InFlight is the number of requests started and not yet done. It sums
 // the ring (O(stripes × slots), ~100 ns) so that Start and Done need no
 // shared in-flight counter; exact when no request starts or ends during
@@ -364,8 +356,6 @@ type Window struct {
 	Concurrency float64
 	// InFlight is the number of requests in flight at the time of the read.
 	InFlight int64
-	// Held is the number of requests parked for scale-from-zero.
-	Held int64
 	// Mean latency of the requests completed within Span.
 	Mean time.Duration
 	// Latency percentiles of the requests completed within Span, each
@@ -400,7 +390,7 @@ func (r *Recorder) SnapshotAt(now int64, window time.Duration) Window {
 	// as far as any window is concerned.
 	oldest := cur - r.nWindow - 1
 
-	w := Window{Span: time.Duration(span), Held: r.held.Load()}
+	w := Window{Span: time.Duration(span)}
 	var busy float64 // ns of in-flight time inside the window
 	var latSum uint64
 	for st := range r.hdr {

@@ -349,15 +349,6 @@ func TestHistogramCells(t *testing.T) {
 	}
 }
 
-func TestHeld(t *testing.T) {
-	r := newRec(t, Config{})
-	r.HeldAdd(3)
-	r.HeldAdd(-1)
-	if r.Held() != 2 || r.SnapshotAt(t0, time.Second).Held != 2 {
-		t.Errorf("held %d", r.Held())
-	}
-}
-
 func TestSnapshotNoAlloc(t *testing.T) {
 	r := newRec(t, Config{})
 	drive(r, t0, t0+70*sec, int64(time.Millisecond), int64(time.Millisecond)/2, t0+70*sec)
