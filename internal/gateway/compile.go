@@ -84,8 +84,9 @@ func (p *plans) Abort() {
 	p.managed.Abort()
 }
 
-// compile builds a snapshot. On success the returned plan holds the upstream
-// pools, to be committed when the snapshot goes into service (or aborted).
+// compile builds a snapshot. On success the returned plans hold the upstream
+// pools and managed services, to be committed when the snapshot goes into
+// service (or aborted).
 func compile(cfg *config.Config, src *config.Source, d compileDeps) (*Snapshot, *plans, error) {
 	var errs config.Errors
 	snap := &Snapshot{Config: cfg, Source: src, Loaded: time.Now()}
