@@ -35,6 +35,7 @@ type State struct {
 	Upstream  string
 	Target    string // host:port of the upstream instance that served it
 	ErrKind   string // upstream error kind (connect, timeout, reset, ...), "" if none
+	Consumer  string // authenticated caller (consumer name or token subject), "" if none
 	idBuf     [idLen]byte
 }
 
@@ -46,7 +47,7 @@ func (s *State) Reset(now time.Time) {
 	s.Start = now
 	s.RouteName = ""
 	s.Match.Route, s.Match.NParams = 0, 0
-	s.Upstream, s.Target, s.ErrKind = "", "", ""
+	s.Upstream, s.Target, s.ErrKind, s.Consumer = "", "", "", ""
 }
 
 // With returns ctx carrying s.
