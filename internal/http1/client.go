@@ -34,8 +34,13 @@ type Transport struct {
 	ResponseHeaderTimeout  time.Duration // default 60s
 	MaxResponseHeaderBytes int           // default 64 KiB
 	// StaleCheckAfter: a pooled connection idle longer than this is checked
-	// (one non-blocking peek) for a close by the peer before reuse.
-	// Default 1s; negative checks always.
+	// (one non-blocking peek) before reuse, for a close by the peer and for
+	// bytes it sent unasked. Default 0: every reuse is checked. Bytes an
+	// upstream sends on an idle connection (an extra response, a body on a
+	// HEAD answer arriving late) would otherwise be read as the response to
+	// the next request on it, which may be another client's: a positive
+	// value saves the peek on busy connections at that risk. Cleartext
+	// connections only (TLS ones cannot be peeked).
 	StaleCheckAfter time.Duration
 
 	mu    sync.Mutex
@@ -85,6 +90,9 @@ type ClientConn struct {
 	pool      *hostPool
 	nc        net.Conn
 	raw       syscall.RawConn
+	peekFn    func(fd uintptr) bool // cc.peek, bound once (no closure per check)
+	peekOK    bool
+	peekBuf   [1]byte
 	br        bufReader
 	bw        bufWriter
 	idleSince int64 // unix nanos when returned to the pool
@@ -190,11 +198,8 @@ func (t *Transport) idleTimeout() time.Duration {
 }
 
 func (t *Transport) staleCheckAfter() time.Duration {
-	switch {
-	case t.StaleCheckAfter < 0:
-		return -1
-	case t.StaleCheckAfter == 0:
-		return time.Second
+	if t.StaleCheckAfter <= 0 {
+		return -1 // always
 	}
 	return t.StaleCheckAfter
 }
@@ -262,6 +267,7 @@ func (t *Transport) dial(ctx context.Context, target Target, p *hostPool) (*Clie
 	cc.bw.w = nc
 	if !target.TLS {
 		cc.raw = rawConnOf(nc)
+		cc.peekFn = cc.peek
 		if rio := newRawIO(nc); rio != nil {
 			cc.br.rd, cc.bw.w, cc.bw.raw = rio, rio, rio
 		}
@@ -271,21 +277,30 @@ func (t *Transport) dial(ctx context.Context, target Target, p *hostPool) (*Clie
 
 // alive checks, without blocking, that the peer has not closed an idle
 // connection (and has not sent anything unsolicited, like a 408).
+// It runs before every reuse, so it allocates nothing and makes one
+// non-blocking system call.
 func (cc *ClientConn) alive() bool {
-	if cc.raw == nil {
+	if cc.raw == nil || cc.peekFn == nil {
 		return true // TLS: cannot peek the plaintext; rely on retry of stale conns
 	}
-	var b [1]byte
-	ok := true
-	_ = cc.raw.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ok = err == syscall.EAGAIN || (err == nil && n < 0)
-		if err == nil && n == 0 {
-			ok = false // EOF
+	cc.peekOK = false
+	if err := cc.raw.Read(cc.peekFn); err != nil {
+		return false // closed
+	}
+	return cc.peekOK
+}
+
+// peek is alive's RawConn.Read function: alive only if nothing is there to
+// read (EAGAIN); a byte or EOF or an error means the connection is done.
+func (cc *ClientConn) peek(fd uintptr) bool {
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), cc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err == syscall.EINTR {
+			continue
 		}
+		cc.peekOK = err == syscall.EAGAIN
 		return true
-	})
-	return ok
+	}
 }
 
 // Reused reports whether the connection served an earlier exchange; a

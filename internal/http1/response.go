@@ -249,6 +249,12 @@ func (w *response) commit(final bool) {
 	h := w.header
 	c := w.c
 	delete(h, "Transfer-Encoding") // framing is ours to decide
+	if w.cl < 0 && len(h["Content-Length"]) > 0 {
+		// Not one valid length (WriteHeader takes that): several values
+		// (an upstream's duplicates) or garbage must not go out beside the
+		// framing decided here: two lengths, or a length and chunked.
+		delete(h, "Content-Length")
+	}
 	setCL := int64(-1)
 	switch {
 	case w.status == http.StatusSwitchingProtocols:

@@ -650,6 +650,9 @@ func copyResponseHeaders(hdr http.Header, fields []http1.HeaderField, mem header
 			continue
 		}
 		if old, ok := hdr[f.Name]; ok {
+			if f.Name == "Content-Length" {
+				continue // repeated with the same value (the parser refuses others): send one
+			}
 			hdr[f.Name] = append(old[:len(old):len(old)], mem.OneValue(f.Value)[0])
 		} else {
 			hdr[mem.Key(f.Name)] = mem.OneValue(f.Value)
