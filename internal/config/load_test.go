@@ -27,7 +27,7 @@ const upstreamsHead = "listeners: [{address: \":8080\"}]\nupstreams:\n"
 // policyBase is a valid upstream whose further fields start on line 5.
 const policyBase = upstreamsHead + "  - name: u\n    targets: [http://a:1]\n"
 
-const validName8 = "valid fields are admin, listeners, upstreams, routes, access_log, shutdown"
+const validName8 = "valid fields are admin, listeners, upstreams, routes, access_log, consumers, jwt_providers, security, token_service, store, shutdown"
 
 // mergeBomb nests "<<" merges ten wide: level k merges 10^k copies.
 func mergeBomb() string {

@@ -41,7 +41,7 @@ func TestSchemaStructure(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if want := []string{"access_log", "admin", "listeners", "routes", "shutdown", "upstreams"}; !slices.Equal(keys, want) {
+	if want := []string{"access_log", "admin", "consumers", "jwt_providers", "listeners", "routes", "security", "shutdown", "store", "token_service", "upstreams"}; !slices.Equal(keys, want) {
 		t.Errorf("top-level properties %v, want %v", keys, want)
 	}
 	// Descriptions come from the doc tags.

@@ -14,12 +14,17 @@ package config
 
 // Config is the root of a Floodgate configuration file.
 type Config struct {
-	Admin     Admin      `yaml:"admin" doc:"The admin API listener (health, config, routes, upstreams, reload, metrics)."`
-	Listeners []Listener `yaml:"listeners" doc:"Addresses on which Floodgate accepts client traffic. At least one is required."`
-	Upstreams []Upstream `yaml:"upstreams" doc:"Named groups of backend targets that routes proxy to."`
-	Routes    []Route    `yaml:"routes" doc:"Routing rules. The most specific match wins; see route.match for the precedence."`
-	AccessLog AccessLog  `yaml:"access_log" doc:"One line per request: route, upstream, status, bytes, duration, request ID."`
-	Shutdown  Shutdown   `yaml:"shutdown" doc:"Graceful shutdown on SIGTERM/SIGINT."`
+	Admin        Admin         `yaml:"admin" doc:"The admin API listener (health, config, routes, upstreams, reload, metrics)."`
+	Listeners    []Listener    `yaml:"listeners" doc:"Addresses on which Floodgate accepts client traffic. At least one is required."`
+	Upstreams    []Upstream    `yaml:"upstreams" doc:"Named groups of backend targets that routes proxy to."`
+	Routes       []Route       `yaml:"routes" doc:"Routing rules. The most specific match wins; see route.match for the precedence."`
+	AccessLog    AccessLog     `yaml:"access_log" doc:"One line per request: route, upstream, status, bytes, duration, request ID."`
+	Consumers    []Consumer    `yaml:"consumers" doc:"Identities that call the APIs, with their API keys (hashed), roles and plan."`
+	JWTProviders []JWTProvider `yaml:"jwt_providers" doc:"JWT verification keys (JWKS URLs, files, HMAC secrets) and claim checks, referenced by routes[].auth.jwt."`
+	Security     Security      `yaml:"security" doc:"Trusted proxies and the audit log."`
+	TokenService *TokenService `yaml:"token_service" doc:"Floodgate as the OAuth2 authorization server of its APIs (client_credentials, a delegated password grant, revocation, introspection, JWKS)."`
+	Store        Store         `yaml:"store" doc:"Shared state (tokens; later limits, quotas, cache): memory by default, Redis for several instances."`
+	Shutdown     Shutdown      `yaml:"shutdown" doc:"Graceful shutdown on SIGTERM/SIGINT."`
 }
 
 // Admin configures the admin API listener.
@@ -202,20 +207,21 @@ type UpstreamTimeouts struct {
 // Route maps matching requests to a terminal handler (an upstream, a static
 // reply or an echo), with optional rewrites and header changes.
 type Route struct {
-	Name            string    `yaml:"name" doc:"Unique name, used in metrics and logs. Default route-<index>."`
-	Listeners       []string  `yaml:"listeners" doc:"Listener names this route is served on. Default: all listeners."`
-	Priority        int       `yaml:"priority" doc:"Tie-breaker between routes of equal specificity: higher wins. Default 0."`
-	Match           Match     `yaml:"match" doc:"Which requests this route takes. Empty matches everything (prefix /)."`
-	Rewrite         *Rewrite  `yaml:"rewrite" doc:"Path and Host rewriting before the request reaches the upstream."`
-	RequestHeaders  HeaderOps `yaml:"request_headers" doc:"Header changes on the request sent upstream."`
-	ResponseHeaders HeaderOps `yaml:"response_headers" doc:"Header changes on the response sent to the client."`
-	Timeout         Duration  `yaml:"timeout" doc:"Total time for the upstream exchange including the response body. Default 0 (none; the upstream's timeouts apply). Streaming routes should leave it unset."`
-	MaxBodyBytes    ByteSize  `yaml:"max_body_bytes" doc:"Largest accepted request body; larger ones get 413. Default 0 (unlimited, streamed)."`
-	Retries         *Retries  `yaml:"retries" doc:"Retry policy for this route, replacing the upstream's."`
-	Limits          *Limits   `yaml:"limits" doc:"Bulkhead for this route: concurrent requests with a bounded wait queue. Default: unlimited."`
-	Upstream        string    `yaml:"upstream" doc:"Terminal: proxy to this upstream. Exactly one of upstream, static, echo."`
-	Static          *Static   `yaml:"static" doc:"Terminal: answer with a fixed response. Exactly one of upstream, static, echo."`
-	Echo            bool      `yaml:"echo" doc:"Terminal: answer with a JSON description of the request (method, path, headers, params, body size). Exactly one of upstream, static, echo."`
+	Name            string     `yaml:"name" doc:"Unique name, used in metrics and logs. Default route-<index>."`
+	Listeners       []string   `yaml:"listeners" doc:"Listener names this route is served on. Default: all listeners."`
+	Priority        int        `yaml:"priority" doc:"Tie-breaker between routes of equal specificity: higher wins. Default 0."`
+	Match           Match      `yaml:"match" doc:"Which requests this route takes. Empty matches everything (prefix /)."`
+	Rewrite         *Rewrite   `yaml:"rewrite" doc:"Path and Host rewriting before the request reaches the upstream."`
+	RequestHeaders  HeaderOps  `yaml:"request_headers" doc:"Header changes on the request sent upstream."`
+	ResponseHeaders HeaderOps  `yaml:"response_headers" doc:"Header changes on the response sent to the client."`
+	Timeout         Duration   `yaml:"timeout" doc:"Total time for the upstream exchange including the response body. Default 0 (none; the upstream's timeouts apply). Streaming routes should leave it unset."`
+	MaxBodyBytes    ByteSize   `yaml:"max_body_bytes" doc:"Largest accepted request body; larger ones get 413. Default 0 (unlimited, streamed)."`
+	Retries         *Retries   `yaml:"retries" doc:"Retry policy for this route, replacing the upstream's."`
+	Limits          *Limits    `yaml:"limits" doc:"Bulkhead for this route: concurrent requests with a bounded wait queue. Default: unlimited."`
+	Auth            *RouteAuth `yaml:"auth" doc:"Access control: authentication (API keys, JWT), RBAC rules, IP rules, identity headers. Checked before any upstream contact."`
+	Upstream        string     `yaml:"upstream" doc:"Terminal: proxy to this upstream. Exactly one of upstream, static, echo."`
+	Static          *Static    `yaml:"static" doc:"Terminal: answer with a fixed response. Exactly one of upstream, static, echo."`
+	Echo            bool       `yaml:"echo" doc:"Terminal: answer with a JSON description of the request (method, path, headers, params, body size). Exactly one of upstream, static, echo."`
 }
 
 // Match holds the predicates a request must satisfy; all given ones must hold.

@@ -45,6 +45,7 @@ func validate(c *Config, src *Source) (Errors, bool) {
 	v.admin(c)
 	upstreams := v.upstreams(c)
 	v.routes(c, listeners, upstreams)
+	v.security(c)
 	if g := c.Shutdown.GracePeriod.D(); g > maxGracePeriod {
 		v.errorf("shutdown.grace_period", "%s is longer than the maximum of 24h", g)
 	}

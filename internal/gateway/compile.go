@@ -36,6 +36,9 @@ type Snapshot struct {
 	tables   map[string]*route.Table // by listener name
 	routes   []*compiledRoute        // by route index
 	notFound *compiledRoute
+	// tokenRoutes serve the token service's endpoints, ahead of the route
+	// table, on the listeners it is served on.
+	tokenRoutes map[string]*compiledRoute
 }
 
 // RouteInfo describes a compiled route for the admin API.
@@ -62,14 +65,16 @@ type compileDeps struct {
 	tunnels   *proxy.Tunnels
 	logger    *slog.Logger
 	managed   *autoscaler.Manager
+	security  *securityRuntime
 }
 
 // plans are the prepared changes of long-lived state a snapshot needs:
 // upstream pools and managed services. Commit puts them in service with
 // the snapshot; Abort discards them.
 type plans struct {
-	pools   *upstream.Plan
-	managed *autoscaler.Plan
+	pools    *upstream.Plan
+	managed  *autoscaler.Plan
+	security *securityPlan
 }
 
 // Commit starts new pools first, so that instances of new managed services
@@ -77,11 +82,13 @@ type plans struct {
 func (p *plans) Commit() {
 	p.pools.Commit()
 	p.managed.Commit()
+	p.security.Commit()
 }
 
 func (p *plans) Abort() {
 	p.pools.Abort()
 	p.managed.Abort()
+	p.security.Abort()
 }
 
 // compile builds a snapshot. On success the returned plans hold the upstream
@@ -168,7 +175,13 @@ func compile(cfg *config.Config, src *config.Source, d compileDeps) (*Snapshot, 
 		pplan.Abort()
 		return nil, nil, merrs
 	}
-	plan := &plans{pools: pplan, managed: mplan}
+	splan, serrs := d.security.prepare(cfg, src)
+	if len(serrs) > 0 {
+		pplan.Abort()
+		mplan.Abort()
+		return nil, nil, serrs
+	}
+	plan := &plans{pools: pplan, managed: mplan, security: splan}
 	snap.Pools = pplan.Pools()
 	for i, rc := range cfg.Routes {
 		h, err := buildTerminal(rc, i, routeParams[i], snap.Pools, src, d)
@@ -181,6 +194,16 @@ func compile(cfg *config.Config, src *config.Source, d compileDeps) (*Snapshot, 
 			// requests while it has no ready instance.
 			h = mplan.Wrap(rc.Upstream, snap.Pools[rc.Upstream], h)
 		}
+		if rc.Auth != nil {
+			// Access control runs before the terminal: nothing reaches an
+			// upstream (or wakes a managed service) unauthorized.
+			pol, err := splan.policy(names[i], rc.Auth)
+			if err != nil {
+				errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].auth", i), "%v", err))
+				continue
+			}
+			h = pol.Wrap(h)
+		}
 		snap.routes = append(snap.routes, &compiledRoute{name: names[i], handler: buildChain(names[i], h, rc, d)})
 	}
 	if len(errs) > 0 {
@@ -192,6 +215,14 @@ func compile(cfg *config.Config, src *config.Source, d compileDeps) (*Snapshot, 
 		notFound(w, r)
 	})
 	snap.notFound = &compiledRoute{name: "-", handler: buildChain("-", nf, config.Route{}, d)}
+	for _, l := range listeners {
+		if h := splan.tokenHandler(l.Name); h != nil {
+			if snap.tokenRoutes == nil {
+				snap.tokenRoutes = map[string]*compiledRoute{}
+			}
+			snap.tokenRoutes[l.Name] = &compiledRoute{name: "oauth2", handler: buildChain("oauth2", h, config.Route{}, d)}
+		}
+	}
 	return snap, plan, nil
 }
 
@@ -518,6 +549,9 @@ func buildChain(name string, terminal http.Handler, rc config.Route, d compileDe
 // routeNames returns the set of route names of a snapshot (for metrics).
 func (s *Snapshot) routeNames() map[string]bool {
 	out := map[string]bool{"-": true}
+	if len(s.tokenRoutes) > 0 {
+		out["oauth2"] = true
+	}
 	for _, r := range s.routes {
 		out[r.name] = true
 	}
@@ -544,8 +578,9 @@ func Check(path string) error {
 	}
 	var reg upstream.Registry
 	_, plan, err := compile(cfg, src, compileDeps{
-		pools: &reg, managed: autoscaler.New(autoscaler.Options{Feed: reg.Feed}), metrics: telemetry.NewMetrics("check"),
-		access: func() *telemetry.AccessLog { return nil }, tunnels: &proxy.Tunnels{}, logger: slog.Default(),
+		pools: &reg, managed: autoscaler.New(autoscaler.Options{Feed: reg.Feed}), security: &securityRuntime{logger: slog.Default()},
+		metrics: telemetry.NewMetrics("check"),
+		access:  func() *telemetry.AccessLog { return nil }, tunnels: &proxy.Tunnels{}, logger: slog.Default(),
 	})
 	if err != nil {
 		return err

@@ -6,13 +6,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/floodgate/floodgate/internal/bulkhead"
 	"github.com/floodgate/floodgate/internal/httperr"
+	"github.com/floodgate/floodgate/internal/pathnorm"
 	"github.com/floodgate/floodgate/internal/reqctx"
 	"github.com/floodgate/floodgate/internal/telemetry"
 )
@@ -45,13 +48,55 @@ func (e *entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		st.NewID()
 	}
+	if !normalizePath(w, r, st) {
+		return
+	}
 	snap := e.snap.Load()
 	rt := snap.notFound
-	if tbl := snap.tables[e.listener]; tbl != nil && tbl.Match(r, &st.Match) {
+	if tr := snap.tokenRoutes[e.listener]; tr != nil && isTokenPath(r.URL.Path) {
+		rt = tr
+	} else if tbl := snap.tables[e.listener]; tbl != nil && tbl.Match(r, &st.Match) {
 		rt = snap.routes[st.Match.Route]
 	}
 	st.RouteName = rt.name
 	rt.handler.ServeHTTP(w, r)
+}
+
+// normalizePath puts the request path in normal form (package pathnorm)
+// before routing and authorization, so that /a/./b, /a//b, /a/%62 and
+// /a/x/../b all meet the rules written for /a/b, and the upstream receives
+// the path that was authorized. Paths that cannot be normalized safely
+// (encoded slash, backslash, NUL, double encoding, ".." above the root)
+// get 400. An already normal path costs a scan and no allocation.
+func normalizePath(w http.ResponseWriter, r *http.Request, st *reqctx.State) bool {
+	raw := r.URL.RawPath
+	if raw == "" {
+		raw = r.URL.Path
+		if r.ProtoMajor == 2 {
+			raw = r.URL.EscapedPath()
+		}
+	}
+	if raw == "" || r.Method == http.MethodConnect || raw == "*" {
+		return true
+	}
+	norm, err := pathnorm.Normalize(raw, pathnorm.DefaultOptions())
+	if err != nil {
+		httperr.Write(w, http.StatusBadRequest, "invalid request path: "+err.Error(), st.RequestID)
+		return false
+	}
+	if norm == raw {
+		return true
+	}
+	dec, err := url.PathUnescape(norm)
+	if err != nil { // cannot happen: Normalize validated every escape
+		httperr.Write(w, http.StatusBadRequest, "invalid request path", st.RequestID)
+		return false
+	}
+	r.URL.Path, r.URL.RawPath = dec, ""
+	if strings.IndexByte(norm, '%') >= 0 {
+		r.URL.RawPath = norm
+	}
+	return true
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {

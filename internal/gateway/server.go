@@ -59,6 +59,7 @@ type Server struct {
 	snap      atomic.Pointer[Snapshot]
 	pools     upstream.Registry
 	managed   *autoscaler.Manager
+	security  securityRuntime
 	listeners map[string]*listenerRuntime // by listenerKey (address)
 	admin     *adminRuntime
 	access    atomic.Pointer[telemetry.AccessLog]
@@ -81,6 +82,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, logger: opts.Logger, metrics: opts.Metrics, listeners: make(map[string]*listenerRuntime)}
 	s.pools.Logger = opts.Logger
+	s.security.logger = opts.Logger
 	s.managed = autoscaler.New(autoscaler.Options{Logger: opts.Logger, Feed: s.pools.Feed})
 	s.pools.OnEject, s.pools.OnEligible = s.managed.OnEject, s.managed.OnEligible
 	s.metrics.RegisterUpstreams(s.upstreamStats)
@@ -152,7 +154,7 @@ func (s *Server) reload(trigger string) (err error) {
 		return err
 	}
 	snap, plan, err := compile(cfg, src, compileDeps{
-		pools: &s.pools, managed: s.managed, metrics: s.metrics, access: s.access.Load, tunnels: &s.tunnels, logger: s.logger,
+		pools: &s.pools, managed: s.managed, security: &s.security, metrics: s.metrics, access: s.access.Load, tunnels: &s.tunnels, logger: s.logger,
 	})
 	if err != nil {
 		return err
@@ -443,6 +445,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.admin = nil
 	}
 	s.pools.Close()
+	s.security.close()
 	if al := s.access.Swap(nil); al != nil {
 		_ = al.Close()
 	}
