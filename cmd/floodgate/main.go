@@ -73,7 +73,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(runCmd(stderr), validateCmd(stdout), schemaCmd(stdout), versionCmd(stdout), simulateCmd(stdout))
+	root.AddCommand(runCmd(stderr), validateCmd(stdout), schemaCmd(stdout), versionCmd(stdout), simulateCmd(stdout), hashKeyCmd(os.Stdin, stdout))
 	return root
 }
 

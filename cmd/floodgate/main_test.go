@@ -206,3 +206,22 @@ func TestRunInvalidConfigExitsWithErrors(t *testing.T) {
 		t.Fatalf("%d %s", code, errOut)
 	}
 }
+
+func TestHashKey(t *testing.T) {
+	// sha256("my-api-key-0123456789"), as sha256sum prints it.
+	const want = "sha256:472792c2b34efa226b6fb03fcd3cdebb7cde6b3f36bb5e7f0da0b55477ad52f9"
+	cmd := floodgate(t, "hash-key")
+	cmd.Stdin = strings.NewReader("my-api-key-0123456789\n")
+	out, err := cmd.Output()
+	if err != nil || strings.TrimSpace(string(out)) != want {
+		t.Errorf("hash-key from stdin: %q %v", out, err)
+	}
+	if o, _, code := runCLI(t, "hash-key", "my-api-key-0123456789"); code != 0 || strings.TrimSpace(o) != want {
+		t.Errorf("hash-key argument: %q %d", o, code)
+	}
+	cmd = floodgate(t, "hash-key")
+	cmd.Stdin = strings.NewReader("")
+	if err := cmd.Run(); err == nil {
+		t.Error("an empty secret was hashed")
+	}
+}

@@ -69,7 +69,7 @@ type TokenService struct {
 // TokenClient is an OAuth2 client.
 type TokenClient struct {
 	ID         string   `yaml:"id" doc:"client_id. Required."`
-	SecretHash string   `yaml:"secret_hash" doc:"sha256:<hex> of the client secret (printf %s SECRET | sha256sum). Required."`
+	SecretHash string   `yaml:"secret_hash" doc:"sha256:<hex> of the client secret (floodgate hash-key prints it). Required."`
 	Roles      []string `yaml:"roles" doc:"Roles put in the client's tokens."`
 	Scopes     []string `yaml:"scopes" doc:"Scopes the client may request."`
 }
@@ -243,7 +243,7 @@ func (v *validator) tokenService(c *Config, ts *TokenService) {
 		seen[cl.ID] = true
 		h, ok := strings.CutPrefix(cl.SecretHash, "sha256:")
 		if _, err := hex.DecodeString(h); !ok || len(h) != 64 || err != nil {
-			v.errorf(cp+".secret_hash", "want sha256:<64 hex digits> (printf %%s SECRET | sha256sum); secrets are never written in clear")
+			v.errorf(cp+".secret_hash", "want sha256:<64 hex digits> (floodgate hash-key prints it); secrets are never written in clear")
 		}
 	}
 	if d := ts.Delegated; d != nil {
