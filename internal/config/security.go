@@ -13,10 +13,11 @@ import (
 // Consumer is an identity that calls the APIs: its credentials, roles and
 // plan.
 type Consumer struct {
-	Name    string   `yaml:"name" doc:"Unique name; shown in logs, the audit log and forwarded as the consumer. Required."`
-	Roles   []string `yaml:"roles" doc:"Roles (and scopes) RBAC rules check."`
-	Plan    string   `yaml:"plan" doc:"Plan name (quotas and rate limits)."`
-	APIKeys []string `yaml:"api_keys" doc:"SHA-256 hashes of the consumer's API keys, as \"sha256:<64 hex digits>\" (floodgate hash-key KEY prints one). Keys themselves are never written in the configuration."`
+	Name         string   `yaml:"name" doc:"Unique name; shown in logs, the audit log and forwarded as the consumer. Required."`
+	Roles        []string `yaml:"roles" doc:"Roles (and scopes) RBAC rules check."`
+	Plan         string   `yaml:"plan" doc:"Plan name (quotas and rate limits)."`
+	Certificates []string `yaml:"certificates" doc:"Client certificate names (the subject common name, or a DNS, email or URI subject alternative name) that identify this consumer on routes with auth.mtls."`
+	APIKeys      []string `yaml:"api_keys" doc:"SHA-256 hashes of the consumer's API keys, as \"sha256:<64 hex digits>\" (floodgate hash-key KEY prints one). Keys themselves are never written in the configuration."`
 }
 
 // Security holds settings shared by every route's access control.
@@ -86,6 +87,7 @@ type RouteAuth struct {
 	APIKey             *APIKeyAuth       `yaml:"api_key" doc:"Accept consumers' API keys."`
 	JWT                string            `yaml:"jwt" doc:"Accept Bearer JWTs verified by this jwt_providers entry."`
 	Token              bool              `yaml:"token" doc:"Accept Bearer tokens issued by Floodgate's token_service."`
+	MTLS               bool              `yaml:"mtls" doc:"Accept client certificates verified by the listener's client_ca; the certificate's names map to a consumer (consumers[].certificates), else the subject common name is the caller with no roles."`
 	Rules              []AuthRule        `yaml:"rules" doc:"RBAC: the first rule whose paths (and methods) match the normalized request path decides. Without rules any authenticated caller passes."`
 	DenyByDefault      bool              `yaml:"deny_by_default" doc:"Refuse requests no rule matches (401 anonymous, 403 authenticated). Default false."`
 	IP                 *IPRules          `yaml:"ip" doc:"Client address allow and deny lists."`
@@ -205,8 +207,17 @@ func (v *validator) security(c *Config) {
 			v.errorf(p+".refresh", "%s is out of range 10s-24h", jp.Refresh)
 		}
 	}
+	mtlsListener := false
+	for _, l := range c.Listeners {
+		if l.TLS != nil && (l.TLS.ClientAuth == "request" || l.TLS.ClientAuth == "require") {
+			mtlsListener = true
+		}
+	}
 	for i, r := range c.Routes {
 		if r.Auth != nil {
+			if r.Auth.MTLS && !mtlsListener {
+				v.errorf(IndexPath("routes", i)+".auth.mtls", "no listener verifies client certificates: set listeners[].tls.client_ca and client_auth")
+			}
 			v.routeAuth(IndexPath("routes", i)+".auth", r.Auth, providerNames, len(c.Consumers) > 0)
 			if r.Auth.Token && c.TokenService == nil {
 				v.errorf(IndexPath("routes", i)+".auth.token", "no token_service is configured")
@@ -274,18 +285,18 @@ func (v *validator) routeAuth(p string, a *RouteAuth, providers []string, haveCo
 		v.errorf(p+".api_key", "no consumers are configured: API keys belong to consumers")
 	}
 	n := 0
-	for _, on := range []bool{a.APIKey != nil, a.JWT != "", a.Token} {
+	for _, on := range []bool{a.APIKey != nil, a.JWT != "", a.Token, a.MTLS} {
 		if on {
 			n++
 		}
 	}
 	if a.Mode == "all" && n < 2 {
-		v.errorf(p+".mode", "all needs at least two authenticators (api_key, jwt, token)")
+		v.errorf(p+".mode", "all needs at least two authenticators (api_key, jwt, token, mtls)")
 	}
 	if a.JWT != "" && a.Token {
 		v.errorf(p+".token", "jwt and token both read Bearer tokens: use one of them per route")
 	}
-	if a.APIKey == nil && a.JWT == "" && !a.Token && len(a.Rules) > 0 {
+	if n == 0 && len(a.Rules) > 0 {
 		for i, r := range a.Rules {
 			if len(r.Roles) > 0 {
 				v.errorf(IndexPath(p+".rules", i)+".roles", "roles need an authenticator (api_key or jwt) on this route")

@@ -49,6 +49,8 @@ type Listener struct {
 type ListenerTLS struct {
 	Certificates []Certificate `yaml:"certificates" doc:"Certificates; the one matching the client's SNI is served, the first one when nothing matches. At least one."`
 	MinVersion   string        `yaml:"min_version" doc:"Lowest TLS version accepted: \"1.2\" (default) or \"1.3\"." enum:"1.2,1.3"`
+	ClientCA     string        `yaml:"client_ca" doc:"PEM bundle of CAs that sign client certificates (mTLS). Required with client_auth."`
+	ClientAuth   string        `yaml:"client_auth" doc:"Client certificates: none (default), request (verified when presented; routes with auth.mtls require one), or require (the handshake fails without a valid one)." enum:"none,request,require"`
 }
 
 // Certificate is a PEM certificate chain and its private key.
@@ -193,6 +195,8 @@ type UpstreamTLS struct {
 	CAFile             string `yaml:"ca_file" doc:"PEM bundle of CAs trusted for the targets' certificates. Default: the system roots."`
 	ServerName         string `yaml:"server_name" doc:"SNI and verification name. Default: the target's host."`
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" doc:"Do not verify the targets' certificates. For tests only."`
+	CertFile           string `yaml:"cert_file" doc:"PEM client certificate presented to the targets (mTLS to upstreams). With key_file."`
+	KeyFile            string `yaml:"key_file" doc:"PEM private key of cert_file."`
 }
 
 // UpstreamTimeouts are per-upstream connection timeouts.

@@ -155,6 +155,18 @@ func (v *validator) listeners(c *Config) map[string]bool {
 			for j, cert := range l.TLS.Certificates {
 				v.certificate(IndexPath(tp+".certificates", j), cert)
 			}
+			switch l.TLS.ClientAuth {
+			case "", "none":
+				if l.TLS.ClientCA != "" {
+					v.errorf(tp+".client_auth", "client_ca is set: say request or require")
+				}
+			default:
+				if l.TLS.ClientCA == "" {
+					v.errorf(tp+".client_ca", "required with client_auth %s", l.TLS.ClientAuth)
+				} else {
+					v.caFile(tp+".client_ca", l.TLS.ClientCA)
+				}
+			}
 			if l.H2C {
 				v.errorf(p+".h2c", "h2c is cleartext HTTP/2 and cannot be combined with tls; TLS listeners offer HTTP/2 by ALPN (see http2)")
 			}
@@ -318,6 +330,11 @@ func (v *validator) upstreams(c *Config) []string {
 		if u.TLS != nil {
 			if u.TLS.CAFile != "" {
 				v.caFile(p+".tls.ca_file", u.TLS.CAFile)
+			}
+			if (u.TLS.CertFile == "") != (u.TLS.KeyFile == "") {
+				v.errorf(p+".tls", "set cert_file and key_file together (the client certificate and its key)")
+			} else if u.TLS.CertFile != "" {
+				v.certificate(p+".tls", Certificate{CertFile: u.TLS.CertFile, KeyFile: u.TLS.KeyFile})
 			}
 			if noHTTPS {
 				v.errorf(p+".tls", "tls is set but no target uses https")

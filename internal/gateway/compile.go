@@ -334,6 +334,9 @@ func upstreamSpec(u config.Upstream, i int, src *config.Source) upstream.Spec {
 		s.CAFile = src.Resolve(u.TLS.CAFile)
 		s.ServerName = u.TLS.ServerName
 		s.InsecureSkipVerify = u.TLS.InsecureSkipVerify
+		if u.TLS.CertFile != "" {
+			s.CertFile, s.KeyFile = src.Resolve(u.TLS.CertFile), src.Resolve(u.TLS.KeyFile)
+		}
 	}
 	for _, t := range u.Targets {
 		s.Targets = append(s.Targets, upstream.TargetSpec{URL: t.URL, Weight: t.Weight})

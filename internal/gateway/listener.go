@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -26,17 +27,19 @@ import (
 // ListenerSpec is a listener's compiled settings with defaults applied.
 // Two equal specs can share a running listener.
 type ListenerSpec struct {
-	Name              string        `json:"name"`
-	Address           string        `json:"address"`
-	TLS               bool          `json:"tls"`
-	Certificates      []CertFiles   `json:"certificates,omitempty"`
-	MinTLSVersion     uint16        `json:"min_tls_version,omitempty"`
-	HTTP2             bool          `json:"http2"`
-	H2C               bool          `json:"h2c"`
-	ReadHeaderTimeout time.Duration `json:"read_header_timeout"`
-	IdleTimeout       time.Duration `json:"idle_timeout"`
-	WriteTimeout      time.Duration `json:"write_timeout"`
-	MaxHeaderBytes    int           `json:"max_header_bytes"`
+	Name              string             `json:"name"`
+	Address           string             `json:"address"`
+	TLS               bool               `json:"tls"`
+	Certificates      []CertFiles        `json:"certificates,omitempty"`
+	MinTLSVersion     uint16             `json:"min_tls_version,omitempty"`
+	ClientCA          string             `json:"client_ca,omitempty"` // resolved path; "" = no client certificates
+	ClientAuth        tls.ClientAuthType `json:"client_auth,omitempty"`
+	HTTP2             bool               `json:"http2"`
+	H2C               bool               `json:"h2c"`
+	ReadHeaderTimeout time.Duration      `json:"read_header_timeout"`
+	IdleTimeout       time.Duration      `json:"idle_timeout"`
+	WriteTimeout      time.Duration      `json:"write_timeout"`
+	MaxHeaderBytes    int                `json:"max_header_bytes"`
 }
 
 // CertFiles is a certificate and key, resolved against the config's directory.
@@ -73,6 +76,12 @@ func listenerSpecs(cfg *config.Config, src *config.Source) ([]ListenerSpec, conf
 			}
 			for _, c := range l.TLS.Certificates {
 				s.Certificates = append(s.Certificates, CertFiles{Cert: src.Resolve(c.CertFile), Key: src.Resolve(c.KeyFile)})
+			}
+			switch l.TLS.ClientAuth {
+			case "request":
+				s.ClientCA, s.ClientAuth = src.Resolve(l.TLS.ClientCA), tls.VerifyClientCertIfGiven
+			case "require":
+				s.ClientCA, s.ClientAuth = src.Resolve(l.TLS.ClientCA), tls.RequireAndVerifyClientCert
 			}
 			if _, err := loadCertStore(s.Certificates); err != nil {
 				errs = append(errs, src.Errorf(fmt.Sprintf("listeners[%d].tls.certificates", i), "%v", err))
@@ -224,6 +233,17 @@ func newServing(spec ListenerSpec, snap *atomic.Pointer[Snapshot], m *telemetry.
 			MinVersion:     spec.MinTLSVersion,
 			NextProtos:     protos,
 			GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return sv.certs.Load().get(h), nil },
+		}
+		if spec.ClientCA != "" {
+			pemData, err := os.ReadFile(spec.ClientCA)
+			if err != nil {
+				return nil, fmt.Errorf("client_ca: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pemData) {
+				return nil, fmt.Errorf("client_ca %s: no PEM certificates", spec.ClientCA)
+			}
+			sv.tlsConf.ClientCAs, sv.tlsConf.ClientAuth = pool, spec.ClientAuth
 		}
 	}
 	sv.h1 = &http1.Server{

@@ -51,6 +51,7 @@ type securityPlan struct {
 	verifiers map[string]*verifierEntry
 	fresh     []*verifierEntry
 	consumers []auth.Consumer
+	certNames []auth.CertConsumer
 	trusted   auth.Prefixes
 	audit     auth.Auditor
 	auditFile *os.File // opened by this plan
@@ -93,6 +94,11 @@ func (rt *securityRuntime) prepare(cfg *config.Config, src *config.Source) (*sec
 	}
 	for _, c := range cfg.Consumers {
 		p.consumers = append(p.consumers, auth.Consumer{Name: c.Name, Roles: c.Roles, KeyHashes: c.APIKeys})
+	}
+	for i, c := range cfg.Consumers {
+		if len(c.Certificates) > 0 {
+			p.certNames = append(p.certNames, auth.CertConsumer{Consumer: &p.consumers[i], Names: c.Certificates})
+		}
 	}
 	p.trusted, _ = auth.ParsePrefixes(cfg.Security.TrustedProxies) // validated
 	if err := p.openAudit(cfg.Security.AuditLog, src); err != nil {
@@ -299,6 +305,9 @@ func (p *securityPlan) policy(name string, a *config.RouteAuth) (*auth.Policy, e
 			return nil, fmt.Errorf("jwt: unknown provider %q", a.JWT)
 		}
 		pol.Authenticators = append(pol.Authenticators, &auth.Bearer{Verify: jwtVerify(e.v)})
+	}
+	if a.MTLS {
+		pol.Authenticators = append(pol.Authenticators, auth.NewMTLS(p.certNames))
 	}
 	if a.Token {
 		if p.tokens == nil {

@@ -2,13 +2,23 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -299,5 +309,136 @@ func TestSecurityRBACBypassAttempts(t *testing.T) {
 	resp, body := do(t, plainClient(t), req)
 	if resp.StatusCode != 200 || resp.Header.Get("X-Seen-Path") != "/service/admin/x" {
 		t.Errorf("admin via a denormalized path: %d %q %s", resp.StatusCode, resp.Header.Get("X-Seen-Path"), body)
+	}
+}
+
+// makeClientCert writes a self-signed client certificate (its own CA).
+func makeClientCert(t *testing.T, dir, base, cn string) (certFile, keyFile string, pair tls.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	certFile, keyFile = filepath.Join(dir, base+".crt"), filepath.Join(dir, base+".key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pair, err = tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, pair
+}
+
+// mTLS: a route that needs a client certificate from the listener's CA;
+// no certificate and a certificate from another CA are refused, a valid
+// one maps to its consumer and its roles.
+func TestSecurityMTLS(t *testing.T) {
+	noLeaks(t)
+	dir := t.TempDir()
+	server := makeCert(t, dir, "server", "127.0.0.1")
+	caFile, _, alice := makeClientCert(t, dir, "alice", "alice.clients.test")
+	_, _, stranger := makeClientCert(t, dir, "stranger", "alice.clients.test") // same name, other CA
+	be := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Seen-Consumer", r.Header.Get("X-Consumer"))
+	}))
+	g := newGW(t, `listeners:
+  - name: main
+    address: "127.0.0.1:0"
+    tls:
+      certificates: [{cert_file: `+server.certFile+`, key_file: `+server.keyFile+`}]
+      client_ca: `+caFile+`
+      client_auth: request
+upstreams: [{name: svc, targets: ["`+be.URL+`"]}]
+consumers:
+  - {name: alice, roles: [partner], certificates: [alice.clients.test]}
+routes:
+  - upstream: svc
+    auth:
+      mtls: true
+      rules: [{paths: ["/**"], roles: [partner]}]
+      forward: {X-Consumer: consumer}
+`)
+	client := func(certs ...tls.Certificate) *http.Client {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certPool(server), Certificates: certs}}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	}
+	get := func(c *http.Client) (int, string, error) {
+		resp, err := c.Get("https://" + g.addr("main") + "/x")
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("X-Seen-Consumer"), nil
+	}
+	if code, consumer, err := get(client(alice)); err != nil || code != 200 || consumer != "alice" {
+		t.Errorf("valid certificate: %d %q %v", code, consumer, err)
+	}
+	if code, _, err := get(client()); err != nil || code != 401 {
+		t.Errorf("no certificate: %d %v, want 401", code, err)
+	}
+	if code, _, err := get(client(stranger)); err == nil && code == 200 {
+		t.Errorf("a certificate from another CA was accepted")
+	}
+}
+
+// mTLS from Floodgate to an upstream that requires a client certificate.
+func TestSecurityUpstreamMTLS(t *testing.T) {
+	noLeaks(t)
+	dir := t.TempDir()
+	certFile, keyFile, pair := makeClientCert(t, dir, "gateway", "floodgate.test")
+	pool := x509.NewCertPool()
+	pool.AddCert(pair.Leaf)
+	if pair.Leaf == nil {
+		leaf, err := x509.ParseCertificate(pair.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.AddCert(leaf)
+	}
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Client-CN", r.TLS.PeerCertificates[0].Subject.CommonName)
+	}))
+	up.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	caFile := filepath.Join(dir, "upstream-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(withCert bool) string {
+		tlsBlock := "tls: {ca_file: " + caFile + "}"
+		if withCert {
+			tlsBlock = "tls: {ca_file: " + caFile + ", cert_file: " + certFile + ", key_file: " + keyFile + "}"
+		}
+		return `listeners: [{name: main, address: "127.0.0.1:0"}]
+upstreams: [{name: svc, targets: ["` + up.URL + `"], ` + tlsBlock + `, retries: {attempts: 1}}]
+routes: [{upstream: svc}]
+`
+	}
+	g := newGW(t, cfg(true))
+	resp, _ := do(t, plainClient(t), mustRequest(t, "GET", g.url("/"), ""))
+	if resp.StatusCode != 200 || resp.Header.Get("X-Client-CN") != "floodgate.test" {
+		t.Errorf("with the client certificate: %d, CN %q", resp.StatusCode, resp.Header.Get("X-Client-CN"))
+	}
+	if err := g.reload(cfg(false)); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := do(t, plainClient(t), mustRequest(t, "GET", g.url("/"), "")); resp.StatusCode != 502 {
+		t.Errorf("without the client certificate: %d, want 502", resp.StatusCode)
 	}
 }

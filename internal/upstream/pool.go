@@ -83,6 +83,7 @@ type Spec struct {
 	CAFile             string
 	ServerName         string
 	InsecureSkipVerify bool
+	CertFile, KeyFile  string // client certificate presented to the targets (mTLS)
 
 	ConnectTimeout        time.Duration
 	TLSHandshakeTimeout   time.Duration
@@ -269,6 +270,13 @@ func (s Spec) tlsConfig() (*tls.Config, error) {
 			return nil, fmt.Errorf("upstream %q: ca_file %s: no PEM certificates", s.Name, s.CAFile)
 		}
 		cfg.RootCAs = pool
+	}
+	if s.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: client certificate: %v", s.Name, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
 }
