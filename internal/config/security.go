@@ -17,7 +17,7 @@ type Consumer struct {
 	Roles        []string `yaml:"roles" doc:"Roles (and scopes) RBAC rules check."`
 	Plan         string   `yaml:"plan" doc:"Plan name (quotas and rate limits)."`
 	Certificates []string `yaml:"certificates" doc:"Client certificate names (the subject common name, or a DNS, email or URI subject alternative name) that identify this consumer on routes with auth.mtls."`
-	APIKeys      []string `yaml:"api_keys" doc:"SHA-256 hashes of the consumer's API keys, as \"sha256:<64 hex digits>\" (floodgate hash-key KEY prints one). Keys themselves are never written in the configuration."`
+	APIKeys      []string `yaml:"api_keys" secret:"true" doc:"SHA-256 hashes of the consumer's API keys, as \"sha256:<64 hex digits>\" (floodgate hash-key KEY prints one). Keys themselves are never written in the configuration."`
 }
 
 // Security holds settings shared by every route's access control.
@@ -33,7 +33,7 @@ type JWTProvider struct {
 	Algorithms []string `yaml:"algorithms" doc:"Accepted signature algorithms: RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA HS256 HS384 HS512. Required: the token's own header never chooses."`
 	JWKSURLs   []string `yaml:"jwks_urls" doc:"JWKS documents to fetch keys from (refreshed in the background; an unknown kid triggers a rate-limited refresh)."`
 	KeyFiles   []string `yaml:"key_files" doc:"PEM public keys or certificates, or JWK/JWKS JSON files."`
-	Secrets    []string `yaml:"secrets" doc:"HMAC secrets for HS* algorithms; write them as ${ENV} references."`
+	Secrets    []string `yaml:"secrets" secret:"true" doc:"HMAC secrets for HS* algorithms; write them as ${ENV} references."`
 	Issuers    []string `yaml:"issuers" doc:"Accepted iss values. Default: not checked."`
 	Audiences  []string `yaml:"audiences" doc:"The token's aud must contain one of these. Default: not checked."`
 	Leeway     Duration `yaml:"leeway" doc:"Clock skew allowed on exp, nbf and iat. Default 30s."`
@@ -51,7 +51,7 @@ type Store struct {
 type RedisStore struct {
 	Address  string `yaml:"address" doc:"host:port of the Redis server. Required."`
 	Username string `yaml:"username" doc:"ACL user name (Redis 6+)."`
-	Password string `yaml:"password" doc:"Password; write it as a ${ENV} reference."`
+	Password string `yaml:"password" secret:"true" doc:"Password; write it as a ${ENV} reference."`
 	DB       int    `yaml:"db" doc:"Database number. Default 0."`
 	Prefix   string `yaml:"prefix" doc:"Prefix of every key; instances that share state need the same one. Default floodgate:."`
 }
@@ -70,7 +70,7 @@ type TokenService struct {
 // TokenClient is an OAuth2 client.
 type TokenClient struct {
 	ID         string   `yaml:"id" doc:"client_id. Required."`
-	SecretHash string   `yaml:"secret_hash" doc:"sha256:<hex> of the client secret (floodgate hash-key prints it). Required."`
+	SecretHash string   `yaml:"secret_hash" secret:"true" doc:"sha256:<hex> of the client secret (floodgate hash-key prints it). Required."`
 	Roles      []string `yaml:"roles" doc:"Roles put in the client's tokens."`
 	Scopes     []string `yaml:"scopes" doc:"Scopes the client may request."`
 }

@@ -152,6 +152,10 @@ func TestSecurityAPIKeysJWTAndRBAC(t *testing.T) {
 			}
 		}
 	}
+	// Credentials are redacted in the admin API.
+	if _, body := g.adminGet("/config"); strings.Contains(body, hsSecret) || strings.Contains(body, auth.HashKey("alice-key-0123456789")) || !strings.Contains(body, "[redacted]") {
+		t.Errorf("/config shows credentials:\n%s", body)
+	}
 	g.stop()
 	audit, err := os.ReadFile(auditPath)
 	if err != nil {
