@@ -581,7 +581,7 @@ func Check(path string) error {
 	}
 	var reg upstream.Registry
 	_, plan, err := compile(cfg, src, compileDeps{
-		pools: &reg, managed: autoscaler.New(autoscaler.Options{Feed: reg.Feed}), security: &securityRuntime{logger: slog.Default()},
+		pools: &reg, managed: autoscaler.New(autoscaler.Options{Feed: reg.Feed}), security: &securityRuntime{logger: slog.Default(), checkOnly: true},
 		metrics: telemetry.NewMetrics("check"),
 		access:  func() *telemetry.AccessLog { return nil }, tunnels: &proxy.Tunnels{}, logger: slog.Default(),
 	})

@@ -30,6 +30,9 @@ type securityRuntime struct {
 	logger    *slog.Logger
 	auditFile *os.File
 	auditPath string
+	// checkOnly (floodgate validate) makes no connection: the store is
+	// in memory whatever the configuration says.
+	checkOnly bool
 }
 
 type tokenEntry struct {
@@ -148,7 +151,11 @@ func (p *securityPlan) prepareTokens(cfg *config.Config, src *config.Source) *co
 	}
 	p.store, p.storeCfg = curStore, cfg.Store
 	if curStore == nil || !reflect.DeepEqual(curStoreCfg, cfg.Store) {
-		st, err := openStore(cfg.Store)
+		c := cfg.Store
+		if rt.checkOnly {
+			c = config.Store{}
+		}
+		st, err := openStore(c, rt.logger)
 		if err != nil {
 			e := src.Errorf("store.redis", "%v", err)
 			return &e
@@ -186,13 +193,28 @@ func (p *securityPlan) prepareTokens(cfg *config.Config, src *config.Source) *co
 	return nil
 }
 
-func openStore(c config.Store) (store.Store, error) {
+// openStore opens the configured store. Redis is opened lazily so that
+// Floodgate starts while Redis is down (what needs it answers 503 until it
+// is back); a first ping in the background says in the log whether it is
+// reachable.
+func openStore(c config.Store, logger *slog.Logger) (store.Store, error) {
 	if r := c.Redis; r != nil {
 		prefix := r.Prefix
 		if prefix == "" {
 			prefix = "floodgate:"
 		}
-		return store.NewRedis(store.RedisOptions{Addr: r.Address, Username: r.Username, Password: r.Password, DB: r.DB, KeyPrefix: prefix})
+		st, err := store.NewRedis(store.RedisOptions{Addr: r.Address, Username: r.Username, Password: r.Password, DB: r.DB, KeyPrefix: prefix, Lazy: true})
+		if err != nil {
+			return nil, err
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, _, err := st.Get(ctx, "ping"); err != nil {
+				logger.Warn("redis store not reachable yet; tokens cannot be issued or checked until it is", "address", r.Address, "error", err)
+			}
+		}()
+		return st, nil
 	}
 	return store.NewMemory(0), nil
 }

@@ -15,6 +15,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -71,32 +73,43 @@ routes:
       deny_by_default: true
 `, be, keyFile, filepath.Join(b.TempDir(), "audit.log"))
 
-	b.Run("bare", func(b *testing.B) {
-		g := newGW(b, bare)
-		driveSecured(b, g.addr("main"), plain)
-	})
-	b.Run("bare_token", func(b *testing.B) {
-		g := newGW(b, bare)
-		driveSecured(b, g.addr("main"), withToken)
-	})
-	b.Run("jwt_rbac", func(b *testing.B) {
-		g := newGW(b, secured)
-		// The benchmark must measure proxied requests, not refusals: with
-		// the token 200, without it (or with a forged one) 401.
-		for _, c := range []struct {
-			req  []byte
-			want string
-		}{
-			{withToken, "HTTP/1.1 200 "},
-			{plain, "HTTP/1.1 401 "},
-			{forged, "HTTP/1.1 401 "},
-		} {
-			if got := secBenchStatus(b, g.addr("main"), c.req); got != c.want {
-				b.Fatalf("protected route: status line %q, want %q (request %.60q…)", got, c.want, c.req)
+	cases := []struct {
+		name string
+		run  func(b *testing.B)
+	}{
+		{"bare", func(b *testing.B) {
+			g := newGW(b, bare)
+			driveSecured(b, g.addr("main"), plain)
+		}},
+		{"bare_token", func(b *testing.B) {
+			g := newGW(b, bare)
+			driveSecured(b, g.addr("main"), withToken)
+		}},
+		{"jwt_rbac", func(b *testing.B) {
+			g := newGW(b, secured)
+			// The benchmark must measure proxied requests, not refusals:
+			// with the token 200, without it (or with a forged one) 401.
+			for _, c := range []struct {
+				req  []byte
+				want string
+			}{
+				{withToken, "HTTP/1.1 200 "},
+				{plain, "HTTP/1.1 401 "},
+				{forged, "HTTP/1.1 401 "},
+			} {
+				if got := secBenchStatus(b, g.addr("main"), c.req); got != c.want {
+					b.Fatalf("protected route: status line %q, want %q (request %.60q…)", got, c.want, c.req)
+				}
 			}
-		}
-		driveSecured(b, g.addr("main"), withToken)
-	})
+			driveSecured(b, g.addr("main"), withToken)
+		}},
+	}
+	if os.Getenv("FLOODGATE_BENCH_REVERSE") == "1" {
+		slices.Reverse(cases)
+	}
+	for _, c := range cases {
+		b.Run(c.name, c.run)
+	}
 }
 
 // secBenchRS256 generates an RSA 2048 key, writes its public key as a PEM
@@ -172,6 +185,7 @@ func driveSecured(b *testing.B, addr string, req []byte) {
 	ok := []byte("HTTP/1.1 200 ")
 	b.ReportAllocs()
 	b.SetParallelism(8)
+	cpu0 := secBenchCPU(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		c, err := net.Dial("tcp", addr)
@@ -218,4 +232,16 @@ func driveSecured(b *testing.B, addr string, req []byte) {
 			}
 		}
 	})
+	b.StopTimer()
+	b.ReportMetric(float64(secBenchCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// secBenchCPU is the CPU time (user + system) the whole process (client,
+// gateway and backend) has used so far, in ns.
+func secBenchCPU(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

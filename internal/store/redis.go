@@ -28,6 +28,10 @@ type RedisOptions struct {
 	KeyPrefix string
 	// DialTimeout bounds connecting, and the Ping at NewRedis (default 5s).
 	DialTimeout time.Duration
+	// Lazy skips the Ping at NewRedis: the first command connects. A
+	// gateway must start (and serve what does not need Redis) while Redis
+	// is down; commands then fail until it is back.
+	Lazy bool
 	// ReadTimeout bounds waiting for a reply (default 3s).
 	ReadTimeout time.Duration
 	// PoolSize is the maximum number of connections (default 10 per CPU).
@@ -74,6 +78,9 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		DisableIdentity:          true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
+	if opts.Lazy {
+		return &Redis{client: client, prefix: opts.KeyPrefix}, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), dial)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
