@@ -43,6 +43,15 @@ type Listener struct {
 	IdleTimeout       Duration     `yaml:"idle_timeout" doc:"How long an idle keep-alive connection is kept. Default 120s."`
 	WriteTimeout      Duration     `yaml:"write_timeout" doc:"Time allowed to write one response chunk to a slow client. Default 0 (none); streaming responses make a total write timeout unsuitable."`
 	MaxHeaderBytes    ByteSize     `yaml:"max_header_bytes" doc:"Largest accepted request head (request line + headers). Larger requests get 431. Default 32KiB, limit 1MiB."`
+	Paths             PathOptions  `yaml:"paths" doc:"Request path normalization before routing and authorization."`
+}
+
+// PathOptions control request path normalization.
+type PathOptions struct {
+	Normalize         *bool `yaml:"normalize" doc:"Normalize paths before routing, authorization and proxying: remove dot segments, merge duplicate slashes, decode escaped unreserved characters, upper-case remaining escapes; refuse (400) encoded slash or backslash, raw backslash, NUL, double encoding, dot segments with parameters (..;) and .. above the root. Default true. false forwards paths exactly as received (routing then sees the decoded path as is)."`
+	AllowEncodedSlash bool  `yaml:"allow_encoded_slash" doc:"Keep %2F and %5C (as data, not separators) instead of refusing them. Default false."`
+	AllowBackslash    bool  `yaml:"allow_backslash" doc:"Keep a raw backslash (as data) instead of refusing it. Default false."`
+	MergeSlashes      *bool `yaml:"merge_slashes" doc:"Merge duplicate slashes (//). Default true."`
 }
 
 // ListenerTLS configures TLS on a listener.

@@ -363,11 +363,13 @@ func TestHTTP1HeadAndBodilessStatuses(t *testing.T) {
 	}
 }
 
+// With path normalization off, the request target reaches the upstream
+// byte for byte.
 func TestHTTP1PathAndQueryForwardedUnchanged(t *testing.T) {
 	noLeaks(t)
 	rec := &recorder{}
 	be := backend(t, rec)
-	g := newGW(t, proxyConfig(hostPort(be.URL), ""))
+	g := newGW(t, strings.Replace(proxyConfig(hostPort(be.URL), ""), "address: 127.0.0.1:0", "address: 127.0.0.1:0\n    paths: {normalize: false}", 1))
 	rc := dialRaw(t, g.addr("main"))
 	for _, target := range []string{
 		"/a%2Fb?x=1%202",
@@ -387,6 +389,42 @@ func TestHTTP1PathAndQueryForwardedUnchanged(t *testing.T) {
 		}
 		if got := rec.last(t).RequestURI; got != target {
 			t.Errorf("backend saw %q; client sent %q", got, target)
+		}
+	}
+}
+
+// With normalization (the default) the upstream gets the normal form of
+// the path and the query unchanged; unsafe paths get 400.
+func TestHTTP1PathNormalizedForwarding(t *testing.T) {
+	noLeaks(t)
+	rec := &recorder{}
+	be := backend(t, rec)
+	g := newGW(t, proxyConfig(hostPort(be.URL), ""))
+	rc := dialRaw(t, g.addr("main"))
+	for _, tc := range []struct{ sent, want string }{
+		{"/a/./b/../c//d?x=%2F", "/a/c/d?x=%2F"},
+		{"/caf%c3%a9/%7Euser?q=a+b", "/caf%C3%A9/~user?q=a+b"},
+		{"/p;param=1/x:y@z?", "/p;param=1/x:y@z?"},
+		{"/sp%20ace", "/sp%20ace"},
+		{"/a%2Fb", ""},
+		{"/%2525", ""},
+		{"/a/..%3B/b", ""},
+		{"/../etc/passwd", ""},
+	} {
+		rc.send("GET " + tc.sent + " HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+		resp, body := rc.readResponse("GET")
+		if tc.want == "" {
+			if resp.StatusCode != 400 {
+				t.Errorf("%s: %d %s, want 400", tc.sent, resp.StatusCode, body)
+			}
+			continue
+		}
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: status %d %s", tc.sent, resp.StatusCode, body)
+			continue
+		}
+		if got := rec.last(t).RequestURI; got != tc.want {
+			t.Errorf("%s: backend saw %q, want %q", tc.sent, got, tc.want)
 		}
 	}
 }

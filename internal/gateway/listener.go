@@ -20,6 +20,7 @@ import (
 
 	"github.com/floodgate/floodgate/internal/config"
 	"github.com/floodgate/floodgate/internal/http1"
+	"github.com/floodgate/floodgate/internal/pathnorm"
 	"github.com/floodgate/floodgate/internal/reqctx"
 	"github.com/floodgate/floodgate/internal/telemetry"
 )
@@ -40,6 +41,9 @@ type ListenerSpec struct {
 	IdleTimeout       time.Duration      `json:"idle_timeout"`
 	WriteTimeout      time.Duration      `json:"write_timeout"`
 	MaxHeaderBytes    int                `json:"max_header_bytes"`
+	// Request path normalization (NormalizePaths false: off).
+	NormalizePaths bool             `json:"normalize_paths"`
+	PathOptions    pathnorm.Options `json:"path_options"`
 }
 
 // CertFiles is a certificate and key, resolved against the config's directory.
@@ -66,6 +70,12 @@ func listenerSpecs(cfg *config.Config, src *config.Source) ([]ListenerSpec, conf
 		}
 		if s.MaxHeaderBytes == 0 {
 			s.MaxHeaderBytes = 32 << 10
+		}
+		s.NormalizePaths = l.Paths.Normalize == nil || *l.Paths.Normalize
+		s.PathOptions = pathnorm.DefaultOptions()
+		s.PathOptions.AllowEncodedSlash, s.PathOptions.AllowBackslash = l.Paths.AllowEncodedSlash, l.Paths.AllowBackslash
+		if l.Paths.MergeSlashes != nil {
+			s.PathOptions.MergeSlashes = *l.Paths.MergeSlashes
 		}
 		if l.TLS != nil {
 			s.TLS = true
@@ -218,7 +228,7 @@ func bindListener(spec ListenerSpec, logger *slog.Logger) (*listenerRuntime, err
 
 func newServing(spec ListenerSpec, snap *atomic.Pointer[Snapshot], m *telemetry.Metrics, logger *slog.Logger, onReject func(status int, reason, remote, id string)) (*serving, error) {
 	sv := &serving{spec: spec, logger: logger, conns: make(map[net.Conn]struct{}), gauge: m.Connections(spec.Name)}
-	sv.handler = &entry{listener: spec.Name, snap: snap}
+	sv.handler = &entry{listener: spec.Name, snap: snap, normalize: spec.NormalizePaths, pathOpts: spec.PathOptions}
 	if spec.TLS {
 		cs, err := loadCertStore(spec.Certificates)
 		if err != nil {

@@ -23,8 +23,10 @@ import (
 // entry is the handler of one listener: it finds the request's state, picks
 // the current snapshot, routes, and runs the route's chain.
 type entry struct {
-	listener string
-	snap     *atomic.Pointer[Snapshot]
+	listener  string
+	snap      *atomic.Pointer[Snapshot]
+	normalize bool
+	pathOpts  pathnorm.Options
 }
 
 func (e *entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +50,7 @@ func (e *entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		st.NewID()
 	}
-	if !normalizePath(w, r, st) {
+	if e.normalize && !normalizePath(w, r, st, e.pathOpts) {
 		return
 	}
 	snap := e.snap.Load()
@@ -68,7 +70,7 @@ func (e *entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the path that was authorized. Paths that cannot be normalized safely
 // (encoded slash, backslash, NUL, double encoding, ".." above the root)
 // get 400. An already normal path costs a scan and no allocation.
-func normalizePath(w http.ResponseWriter, r *http.Request, st *reqctx.State) bool {
+func normalizePath(w http.ResponseWriter, r *http.Request, st *reqctx.State, opts pathnorm.Options) bool {
 	raw := r.URL.RawPath
 	if raw == "" {
 		raw = r.URL.Path
@@ -79,7 +81,7 @@ func normalizePath(w http.ResponseWriter, r *http.Request, st *reqctx.State) boo
 	if raw == "" || r.Method == http.MethodConnect || raw == "*" {
 		return true
 	}
-	norm, err := pathnorm.Normalize(raw, pathnorm.DefaultOptions())
+	norm, err := pathnorm.Normalize(raw, opts)
 	if err != nil {
 		httperr.Write(w, http.StatusBadRequest, "invalid request path: "+err.Error(), st.RequestID)
 		return false

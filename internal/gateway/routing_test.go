@@ -194,6 +194,7 @@ func TestRoutingRewrites(t *testing.T) {
 listeners:
   - name: main
     address: 127.0.0.1:0
+    paths: {allow_encoded_slash: true} # /api/a%%2Fb/c keeps its encoded slash
 upstreams:
   - name: be
     targets: ["http://%s"]

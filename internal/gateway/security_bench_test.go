@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -36,8 +38,13 @@ import (
 // token's lifetime, so after the first request the verifier answers from
 // its cache of verified tokens (a miss costs a full RS256 verification,
 // tens of µs: see BenchmarkVerifyRS256 in internal/policy/jwt).
+// Besides ns/op (wall time; client, gateway and backend share the
+// process) each case reports cpu-ns/op: the process's CPU time per request,
+// which foreign load on a shared machine disturbs less. With
+// FLOODGATE_SECURITY_BENCH_REVERSE=1 the cases run in reverse order, so
+// that rounds can alternate it and no case is always first or last.
 // bench/run security turns the cases into jwt_rbac_vs_bare (throughput
-// ratio, per round, median).
+// ratio per round, median over rounds).
 func BenchmarkProxySecurity(b *testing.B) {
 	be := benchBackend(b)
 	keyFile, tok := secBenchRS256(b)
@@ -104,7 +111,7 @@ routes:
 			driveSecured(b, g.addr("main"), withToken)
 		}},
 	}
-	if os.Getenv("FLOODGATE_BENCH_REVERSE") == "1" {
+	if os.Getenv("FLOODGATE_SECURITY_BENCH_REVERSE") == "1" {
 		slices.Reverse(cases)
 	}
 	for _, c := range cases {
@@ -186,6 +193,7 @@ func driveSecured(b *testing.B, addr string, req []byte) {
 	b.ReportAllocs()
 	b.SetParallelism(8)
 	cpu0 := secBenchCPU(b)
+	busy0, total0, procOK := secBenchMachine()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		c, err := net.Dial("tcp", addr)
@@ -233,7 +241,39 @@ func driveSecured(b *testing.B, addr string, req []byte) {
 		}
 	})
 	b.StopTimer()
-	b.ReportMetric(float64(secBenchCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+	cpu := secBenchCPU(b) - cpu0
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	if busy1, total1, ok := secBenchMachine(); ok && procOK && total1 > total0 {
+		// /proc/stat counts in USER_HZ ticks of all CPUs together.
+		hz := 100.0
+		own := float64(cpu) / 1e9 * hz
+		foreign := 100 * (float64(busy1-busy0) - own) / float64(total1-total0)
+		b.ReportMetric(max(foreign, 0), "foreign-%")
+	}
+}
+
+// secBenchMachine reads the machine's busy and total CPU ticks (all CPUs)
+// from /proc/stat, as bench/lib/common.sh does; ok is false where there is
+// no /proc/stat.
+func secBenchMachine() (busy, total int64, ok bool) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	var v [8]int64
+	for i := range v {
+		if v[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+			return 0, 0, false
+		}
+	}
+	// user nice system idle iowait irq softirq steal
+	busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+	return busy, busy + v[3] + v[4], true
 }
 
 // secBenchCPU is the CPU time (user + system) the whole process (client,

@@ -66,6 +66,7 @@ listeners:
   - name: main
     address: 127.0.0.1:0
     h2c: true
+    paths: {allow_encoded_slash: true} # the test sends an encoded slash
 upstreams:
   - name: h2c
     protocol: h2c
