@@ -87,6 +87,7 @@ type RouteAuth struct {
 	APIKey             *APIKeyAuth       `yaml:"api_key" doc:"Accept consumers' API keys."`
 	JWT                string            `yaml:"jwt" doc:"Accept Bearer JWTs verified by this jwt_providers entry."`
 	Token              bool              `yaml:"token" doc:"Accept Bearer tokens issued by Floodgate's token_service."`
+	ClientCA           string            `yaml:"client_ca" doc:"With mtls: PEM bundle of the CAs this route trusts for client certificates (the listener then uses client_auth: request_any). Default: the listener's verification."`
 	MTLS               bool              `yaml:"mtls" doc:"Accept client certificates verified by the listener's client_ca; the certificate's names map to a consumer (consumers[].certificates), else the subject common name is the caller with no roles."`
 	Rules              []AuthRule        `yaml:"rules" doc:"RBAC: the first rule whose paths (and methods) match the normalized request path decides. Without rules any authenticated caller passes."`
 	DenyByDefault      bool              `yaml:"deny_by_default" doc:"Refuse requests no rule matches (401 anonymous, 403 authenticated). Default false."`
@@ -209,14 +210,20 @@ func (v *validator) security(c *Config) {
 	}
 	mtlsListener := false
 	for _, l := range c.Listeners {
-		if l.TLS != nil && (l.TLS.ClientAuth == "request" || l.TLS.ClientAuth == "require") {
+		if l.TLS != nil && (l.TLS.ClientAuth == "request" || l.TLS.ClientAuth == "require" || l.TLS.ClientAuth == "request_any") {
 			mtlsListener = true
 		}
 	}
 	for i, r := range c.Routes {
 		if r.Auth != nil {
 			if r.Auth.MTLS && !mtlsListener {
-				v.errorf(IndexPath("routes", i)+".auth.mtls", "no listener verifies client certificates: set listeners[].tls.client_ca and client_auth")
+				v.errorf(IndexPath("routes", i)+".auth.mtls", "no listener asks for client certificates: set listeners[].tls.client_auth (and client_ca)")
+			}
+			if r.Auth.ClientCA != "" {
+				if !r.Auth.MTLS {
+					v.errorf(IndexPath("routes", i)+".auth.client_ca", "only used with mtls: true")
+				}
+				v.caFile(IndexPath("routes", i)+".auth.client_ca", r.Auth.ClientCA)
 			}
 			v.routeAuth(IndexPath("routes", i)+".auth", r.Auth, providerNames, len(c.Consumers) > 0)
 			if r.Auth.Token && c.TokenService == nil {

@@ -59,7 +59,7 @@ type ListenerTLS struct {
 	Certificates []Certificate `yaml:"certificates" doc:"Certificates; the one matching the client's SNI is served, the first one when nothing matches. At least one."`
 	MinVersion   string        `yaml:"min_version" doc:"Lowest TLS version accepted: \"1.2\" (default) or \"1.3\"." enum:"1.2,1.3"`
 	ClientCA     string        `yaml:"client_ca" doc:"PEM bundle of CAs that sign client certificates (mTLS). Required with client_auth."`
-	ClientAuth   string        `yaml:"client_auth" doc:"Client certificates: none (default), request (verified when presented; routes with auth.mtls require one), or require (the handshake fails without a valid one)." enum:"none,request,require"`
+	ClientAuth   string        `yaml:"client_auth" doc:"Client certificates: none (default), request (verified against client_ca when presented; routes with auth.mtls require one), require (the handshake fails without a valid one), or request_any (asked for but verified only by routes with auth.client_ca: each route trusts its own CAs)." enum:"none,request,require,request_any"`
 }
 
 // Certificate is a PEM certificate chain and its private key.

@@ -160,6 +160,10 @@ func (v *validator) listeners(c *Config) map[string]bool {
 				if l.TLS.ClientCA != "" {
 					v.errorf(tp+".client_auth", "client_ca is set: say request or require")
 				}
+			case "request_any":
+				if l.TLS.ClientCA != "" {
+					v.errorf(tp+".client_ca", "request_any leaves verification to routes (auth.client_ca); use request or require to verify here")
+				}
 			default:
 				if l.TLS.ClientCA == "" {
 					v.errorf(tp+".client_ca", "required with client_auth %s", l.TLS.ClientAuth)

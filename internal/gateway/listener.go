@@ -92,6 +92,8 @@ func listenerSpecs(cfg *config.Config, src *config.Source) ([]ListenerSpec, conf
 				s.ClientCA, s.ClientAuth = src.Resolve(l.TLS.ClientCA), tls.VerifyClientCertIfGiven
 			case "require":
 				s.ClientCA, s.ClientAuth = src.Resolve(l.TLS.ClientCA), tls.RequireAndVerifyClientCert
+			case "request_any":
+				s.ClientAuth = tls.RequestClientCert // routes verify (auth.client_ca)
 			}
 			if _, err := loadCertStore(s.Certificates); err != nil {
 				errs = append(errs, src.Errorf(fmt.Sprintf("listeners[%d].tls.certificates", i), "%v", err))
@@ -244,6 +246,7 @@ func newServing(spec ListenerSpec, snap *atomic.Pointer[Snapshot], m *telemetry.
 			NextProtos:     protos,
 			GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return sv.certs.Load().get(h), nil },
 		}
+		sv.tlsConf.ClientAuth = spec.ClientAuth
 		if spec.ClientCA != "" {
 			pemData, err := os.ReadFile(spec.ClientCA)
 			if err != nil {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -51,6 +52,7 @@ type verifierEntry struct {
 // configuration (new ones not started), compiled consumers and the auditor.
 type securityPlan struct {
 	rt        *securityRuntime
+	resolve   func(string) string // config-relative paths
 	verifiers map[string]*verifierEntry
 	fresh     []*verifierEntry
 	consumers []auth.Consumer
@@ -71,7 +73,7 @@ func (rt *securityRuntime) prepare(cfg *config.Config, src *config.Source) (*sec
 	rt.mu.Lock()
 	current := rt.verifiers
 	rt.mu.Unlock()
-	p := &securityPlan{rt: rt, verifiers: map[string]*verifierEntry{}}
+	p := &securityPlan{rt: rt, verifiers: map[string]*verifierEntry{}, resolve: src.Resolve}
 	var errs config.Errors
 	for i, jp := range cfg.JWTProviders {
 		jc := jwt.Config{Algorithms: jp.Algorithms, Issuers: jp.Issuers, Audiences: jp.Audiences, Leeway: jp.Leeway.D(),
@@ -329,7 +331,15 @@ func (p *securityPlan) policy(name string, a *config.RouteAuth) (*auth.Policy, e
 		pol.Authenticators = append(pol.Authenticators, &auth.Bearer{Verify: jwtVerify(e.v)})
 	}
 	if a.MTLS {
-		pol.Authenticators = append(pol.Authenticators, auth.NewMTLS(p.certNames))
+		m := auth.NewMTLS(p.certNames)
+		if a.ClientCA != "" {
+			roots, err := loadCertPool(p.resolve(a.ClientCA))
+			if err != nil {
+				return nil, fmt.Errorf("client_ca: %v", err)
+			}
+			m.WithRoots(roots)
+		}
+		pol.Authenticators = append(pol.Authenticators, m)
 	}
 	if a.Token {
 		if p.tokens == nil {
@@ -422,4 +432,16 @@ func isTokenPath(path string) bool {
 		return true
 	}
 	return false
+}
+
+func loadCertPool(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s: no PEM certificates", path)
+	}
+	return pool, nil
 }

@@ -446,3 +446,57 @@ routes: [{upstream: svc}]
 		t.Errorf("without the client certificate: %d, want 502", resp.StatusCode)
 	}
 }
+
+// Per-route client CAs: the listener only asks for a certificate; each
+// route verifies it against its own CAs.
+func TestSecurityMTLSPerRouteCA(t *testing.T) {
+	noLeaks(t)
+	dir := t.TempDir()
+	server := makeCert(t, dir, "server", "127.0.0.1")
+	caA, _, certA := makeClientCert(t, dir, "a", "partner-a")
+	caB, _, certB := makeClientCert(t, dir, "b", "partner-b")
+	be := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Seen-User", r.Header.Get("X-User"))
+	}))
+	g := newGW(t, `listeners:
+  - name: main
+    address: "127.0.0.1:0"
+    tls:
+      certificates: [{cert_file: `+server.certFile+`, key_file: `+server.keyFile+`}]
+      client_auth: request_any
+upstreams: [{name: svc, targets: ["`+be.URL+`"]}]
+routes:
+  - match: {path_prefix: /a}
+    upstream: svc
+    auth: {mtls: true, client_ca: `+caA+`, forward: {X-User: subject}}
+  - match: {path_prefix: /b}
+    upstream: svc
+    auth: {mtls: true, client_ca: `+caB+`, forward: {X-User: subject}}
+`)
+	get := func(path string, certs ...tls.Certificate) (int, string) {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certPool(server), Certificates: certs}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + g.addr("main") + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("X-Seen-User")
+	}
+	for _, tc := range []struct {
+		path string
+		cert []tls.Certificate
+		code int
+		user string
+	}{
+		{"/a", []tls.Certificate{certA}, 200, "partner-a"},
+		{"/a", []tls.Certificate{certB}, 401, ""},
+		{"/b", []tls.Certificate{certB}, 200, "partner-b"},
+		{"/b", []tls.Certificate{certA}, 401, ""},
+		{"/a", nil, 401, ""},
+	} {
+		if code, user := get(tc.path, tc.cert...); code != tc.code || user != tc.user {
+			t.Errorf("%s with %d certificate(s): %d %q, want %d %q", tc.path, len(tc.cert), code, user, tc.code, tc.user)
+		}
+	}
+}

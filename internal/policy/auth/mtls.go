@@ -13,6 +13,17 @@ import (
 // TLS handshake checked the chain.
 type MTLS struct {
 	byName map[string]*Consumer
+	// roots, when set, are the route's own CAs: the peer's certificate
+	// chain is verified against them here (the listener only asked for a
+	// certificate). Nil: the listener verified it (VerifiedChains).
+	roots *x509.CertPool
+}
+
+// WithRoots makes the authenticator verify client certificates against
+// roots itself.
+func (m *MTLS) WithRoots(roots *x509.CertPool) *MTLS {
+	m.roots = roots
+	return m
 }
 
 // CertConsumer maps certificate names to a consumer.
@@ -38,10 +49,27 @@ func (m *MTLS) Scheme() string { return "mTLS" }
 
 // Authenticate implements Authenticator.
 func (m *MTLS) Authenticate(r *http.Request) (*Identity, error) {
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return nil, ErrNoCredentials
 	}
-	leaf := r.TLS.VerifiedChains[0][0]
+	var leaf *x509.Certificate
+	if m.roots != nil {
+		peer := r.TLS.PeerCertificates
+		inter := x509.NewCertPool()
+		for _, c := range peer[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := peer[0].Verify(x509.VerifyOptions{Roots: m.roots, Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			return nil, &CredentialError{Scheme: "mTLS", Message: "client certificate not issued by a CA this route trusts"}
+		}
+		leaf = peer[0]
+	} else {
+		if len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+			return nil, &CredentialError{Scheme: "mTLS", Message: "client certificate not verified by the listener"}
+		}
+		leaf = r.TLS.VerifiedChains[0][0]
+	}
 	for _, n := range certNames(leaf) {
 		if c := m.byName[n]; c != nil {
 			return &Identity{Consumer: c.Name, Subject: c.Name, Roles: c.Roles, Method: "mtls"}, nil
