@@ -110,27 +110,33 @@ func driveGateway(b *testing.B, addr string) {
 				b.Error(err)
 				return
 			}
-			// Read the head, find Content-Length, skip the body.
-			cl := 0
-			for {
-				line, err := br.ReadSlice('\n')
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if len(line) == 2 {
-					break
-				}
-				if bytes.HasPrefix(line, []byte("Content-Length: ")) {
-					for _, ch := range line[16 : len(line)-2] {
-						cl = cl*10 + int(ch-'0')
-					}
-				}
-			}
-			if _, err := br.Discard(cl); err != nil {
+			if err := skipHeadAndBody(br); err != nil {
 				b.Error(err)
 				return
 			}
 		}
 	})
+}
+
+// skipHeadAndBody reads the rest of a response head from br (the status
+// line included unless the caller read it), finds Content-Length and
+// discards that much body. It does not allocate.
+func skipHeadAndBody(br *bufio.Reader) error {
+	cl := 0
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) == 2 {
+			break
+		}
+		if bytes.HasPrefix(line, []byte("Content-Length: ")) {
+			for _, ch := range line[16 : len(line)-2] {
+				cl = cl*10 + int(ch-'0')
+			}
+		}
+	}
+	_, err := br.Discard(cl)
+	return err
 }

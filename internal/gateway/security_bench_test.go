@@ -217,24 +217,7 @@ func driveSecured(b *testing.B, addr string, req []byte) {
 				b.Errorf("response %q, want 200", line)
 				return
 			}
-			// Read the rest of the head, find Content-Length, skip the body.
-			cl := 0
-			for {
-				line, err := br.ReadSlice('\n')
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if len(line) == 2 {
-					break
-				}
-				if bytes.HasPrefix(line, []byte("Content-Length: ")) {
-					for _, ch := range line[16 : len(line)-2] {
-						cl = cl*10 + int(ch-'0')
-					}
-				}
-			}
-			if _, err := br.Discard(cl); err != nil {
+			if err := skipHeadAndBody(br); err != nil {
 				b.Error(err)
 				return
 			}
