@@ -1,13 +1,13 @@
 package config
 
 import (
-	"encoding/hex"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/floodgate/floodgate/internal/policy/auth"
 )
 
 // Consumer is an identity that calls the APIs: its credentials, roles and
@@ -126,7 +126,7 @@ func (v *validator) security(c *Config) {
 		}
 	}
 	consumers := map[string]string{}
-	keys := map[string]string{}
+	keys := map[[32]byte]string{}
 	for i, cs := range c.Consumers {
 		p := IndexPath("consumers", i)
 		switch {
@@ -141,15 +141,15 @@ func (v *validator) security(c *Config) {
 		}
 		for j, k := range cs.APIKeys {
 			kp := IndexPath(p+".api_keys", j)
-			h, ok := strings.CutPrefix(k, "sha256:")
-			if _, err := hex.DecodeString(h); !ok || len(h) != 64 || err != nil {
+			sum, err := auth.ParseKeyHash(k)
+			if err != nil {
 				v.errorf(kp, "want sha256:<64 hex digits>, the hash of the key (floodgate hash-key KEY prints it); keys are never written in clear")
 				continue
 			}
-			if other := keys[strings.ToLower(h)]; other != "" {
+			if other := keys[sum]; other != "" {
 				v.errorf(kp, "the same key as %s", v.at(other))
 			}
-			keys[strings.ToLower(h)] = kp
+			keys[sum] = kp
 		}
 	}
 	providers := map[string]bool{}
@@ -259,8 +259,7 @@ func (v *validator) tokenService(c *Config, ts *TokenService) {
 			v.errorf(cp+".id", "duplicate client %q", cl.ID)
 		}
 		seen[cl.ID] = true
-		h, ok := strings.CutPrefix(cl.SecretHash, "sha256:")
-		if _, err := hex.DecodeString(h); !ok || len(h) != 64 || err != nil {
+		if _, err := auth.ParseKeyHash(cl.SecretHash); err != nil {
 			v.errorf(cp+".secret_hash", "want sha256:<64 hex digits> (floodgate hash-key prints it); secrets are never written in clear")
 		}
 	}
@@ -317,8 +316,8 @@ func (v *validator) routeAuth(p string, a *RouteAuth, providers []string, haveCo
 			v.errorf(rp+".paths", "required")
 		}
 		for j, g := range r.Paths {
-			if msg := globProblem(g); msg != "" {
-				v.errorf(IndexPath(rp+".paths", j), "%s", msg)
+			if err := auth.CheckGlob(g); err != nil {
+				v.errorf(IndexPath(rp+".paths", j), "%v", err)
 			}
 		}
 		if r.Public == (len(r.Roles) > 0) {
@@ -362,31 +361,9 @@ func (v *validator) routeAuth(p string, a *RouteAuth, providers []string, haveCo
 	}
 }
 
-// globProblem mirrors policy/auth's glob rules (it cannot import that
-// package: auth would then depend on config's types).
-func globProblem(g string) string {
-	if !strings.HasPrefix(g, "/") {
-		return "must start with /"
-	}
-	body := strings.TrimSuffix(g, "/**")
-	if g == "/**" {
-		return ""
-	}
-	if strings.Contains(body, "**") {
-		return "** is only allowed as the last segment (/a/**)"
-	}
-	if body != "/" && strings.Contains(body[1:]+"/", "//") {
-		return "empty path segment"
-	}
-	return ""
-}
-
+// validPrefix uses the parser the IP rules run with.
 func validPrefix(s string) bool {
-	if strings.Contains(s, "/") {
-		_, err := netip.ParsePrefix(s)
-		return err == nil
-	}
-	_, err := netip.ParseAddr(s)
+	_, err := auth.ParsePrefixes([]string{s})
 	return err == nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -51,30 +52,26 @@ func NewAPIKeys(header, query string, consumers []Consumer) (*APIKeys, error) {
 	return a, nil
 }
 
-// ParseKeyHash parses "sha256:<64 hex digits>".
+// ParseKeyHash parses "sha256:<64 hex digits>", the configuration form of
+// an API key or client secret (HashKey).
 func ParseKeyHash(s string) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	hexPart, ok := strings.CutPrefix(s, "sha256:")
 	if !ok || len(hexPart) != 2*sha256.Size {
-		return sum, fmt.Errorf("API key hash %q: want sha256:<64 hex digits> (floodgate hash-key prints one)", redact(s))
+		// The value is not echoed: it may be a secret written in clear.
+		return sum, errors.New("not a secret hash: want sha256:<64 hex digits> (floodgate hash-key prints one)")
 	}
 	if _, err := hex.Decode(sum[:], []byte(hexPart)); err != nil {
-		return sum, fmt.Errorf("API key hash: invalid hex")
+		return sum, errors.New("not a secret hash: want sha256:<64 hex digits>, found invalid hex")
 	}
 	return sum, nil
 }
 
-// HashKey returns the configuration form of an API key's hash.
+// HashKey returns the configuration form of an API key or client secret:
+// "sha256:<hex of its SHA-256>".
 func HashKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func redact(s string) string {
-	if len(s) > 12 {
-		return s[:12] + "…"
-	}
-	return s
 }
 
 // Scheme implements Authenticator.

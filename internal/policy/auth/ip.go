@@ -15,7 +15,6 @@ type Prefixes []netip.Prefix
 func ParsePrefixes(list []string) (Prefixes, error) {
 	out := make(Prefixes, 0, len(list))
 	for _, s := range list {
-		s = strings.TrimSpace(s)
 		if !strings.Contains(s, "/") {
 			a, err := netip.ParseAddr(s)
 			if err != nil {

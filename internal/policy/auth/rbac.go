@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -47,7 +48,7 @@ func (p *RBAC) Compile() error {
 		for _, pat := range r.Paths {
 			g, err := compileGlob(pat)
 			if err != nil {
-				return fmt.Errorf("rules[%d].paths: %v", i, err)
+				return fmt.Errorf("rules[%d].paths: %q: %v", i, pat, err)
 			}
 			r.globs = append(r.globs, g)
 		}
@@ -102,9 +103,15 @@ type glob struct {
 	rest bool     // trailing "/**": any number of further segments (including none)
 }
 
+// CheckGlob reports why p is not a valid rule path pattern (nil if it is).
+func CheckGlob(p string) error {
+	_, err := compileGlob(p)
+	return err
+}
+
 func compileGlob(p string) (glob, error) {
 	if !strings.HasPrefix(p, "/") {
-		return glob{}, fmt.Errorf("%q must start with /", p)
+		return glob{}, errors.New("must start with /")
 	}
 	var g glob
 	if p == "/**" {
@@ -115,10 +122,10 @@ func compileGlob(p string) (glob, error) {
 	}
 	for _, s := range strings.Split(p[1:], "/") {
 		if strings.Contains(s, "**") {
-			return glob{}, fmt.Errorf("%q: ** is only allowed as the last segment", p)
+			return glob{}, errors.New("** is only allowed as the last segment (/a/**)")
 		}
 		if s == "" && p != "/" {
-			return glob{}, fmt.Errorf("%q: empty segment", p)
+			return glob{}, errors.New("empty path segment")
 		}
 		g.segs = append(g.segs, s)
 	}

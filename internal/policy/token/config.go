@@ -1,8 +1,6 @@
 package token
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floodgate/floodgate/internal/policy/auth"
 	"github.com/floodgate/floodgate/internal/store"
 )
 
@@ -91,26 +90,8 @@ type Delegated struct {
 }
 
 // HashSecret returns the SecretHash form of a client secret:
-// "sha256:<hex>".
-func HashSecret(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// parseSecretHash decodes a Client.SecretHash.
-func parseSecretHash(s string) ([sha256.Size]byte, error) {
-	var out [sha256.Size]byte
-	hexPart, ok := strings.CutPrefix(s, "sha256:")
-	if !ok {
-		return out, errors.New(`secret hash must be "sha256:<hex>" (see token.HashSecret)`)
-	}
-	b, err := hex.DecodeString(hexPart)
-	if err != nil || len(b) != sha256.Size {
-		return out, errors.New(`secret hash must be "sha256:" followed by 64 hex digits`)
-	}
-	copy(out[:], b)
-	return out, nil
-}
+// "sha256:<hex>" (the same form as API keys: auth.HashKey).
+func HashSecret(secret string) string { return auth.HashKey(secret) }
 
 // validScopeToken reports whether s is a scope-token of RFC 6749 3.3:
 // 1*( %x21 / %x23-5B / %x5D-7E ).
@@ -167,7 +148,7 @@ func (cfg *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: duplicate id", where))
 		}
 		seen[c.ID] = true
-		if _, err := parseSecretHash(c.SecretHash); err != nil {
+		if _, err := auth.ParseKeyHash(c.SecretHash); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 		for _, sc := range c.Scopes {

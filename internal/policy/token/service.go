@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/floodgate/floodgate/internal/policy/auth"
 	"github.com/floodgate/floodgate/internal/store"
 )
 
@@ -135,7 +136,7 @@ func New(cfg Config, logger *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	for _, c := range cfg.Clients {
-		h, _ := parseSecretHash(c.SecretHash) // checked by validate
+		h, _ := auth.ParseKeyHash(c.SecretHash) // checked by validate
 		s.clients[c.ID] = &client{
 			id:     c.ID,
 			hash:   h,
