@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
+	"reflect"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -80,9 +80,12 @@ type Service struct {
 	scaleEvents uint64
 	ready       map[string]string
 	usage       map[string]*usage // by instance ID
-	started     bool
-	cancel      context.CancelFunc
-	loopDone    chan struct{}
+	// cpuObs and memObs are the ready instances' average utilisation at
+	// the last sample (what the last decision saw).
+	cpuObs, memObs scale.Observation
+	started        bool
+	cancel         context.CancelFunc
+	loopDone       chan struct{}
 }
 
 func (s *Service) proc() *process.Service { return s.p }
@@ -295,21 +298,21 @@ func (s *Service) sample() (cpu, mem scale.Observation) {
 			n++
 		}
 	}
+	if n > 0 {
+		cpu = scale.Known(cpuSum / float64(n))
+		if limit > 0 {
+			mem = scale.Known(memSum / float64(n))
+		}
+	}
 	s.mu.Lock()
 	for id := range s.usage {
 		if !seen[id] {
 			delete(s.usage, id)
 		}
 	}
+	s.cpuObs, s.memObs = cpu, mem
 	s.mu.Unlock()
-	if n == 0 {
-		return
-	}
-	cpu = scale.Known(cpuSum / float64(n))
-	if limit > 0 {
-		mem = scale.Known(memSum / float64(n))
-	}
-	return
+	return cpu, mem
 }
 
 // update applies new settings from a reload.
@@ -343,7 +346,7 @@ func (s *Service) update(set Settings) {
 	if policyErr != nil { // validated before; keep the old policy
 		s.log.Error("scaling policy not applied", "error", policyErr)
 	}
-	if !sameSpec(old.Spec, set.Spec) {
+	if !reflect.DeepEqual(old.Spec, set.Spec) {
 		s.log.Info("configuration changed: replacing instances one at a time")
 		if err := s.p.Update(set.Spec); err != nil {
 			s.log.Error("instances not updated", "error", err)
@@ -354,12 +357,6 @@ func (s *Service) update(set Settings) {
 	} else {
 		s.kick()
 	}
-}
-
-func sameSpec(a, b process.Spec) bool {
-	return a.Name == b.Name && a.Command == b.Command && slices.Equal(a.Args, b.Args) && slices.Equal(a.Env, b.Env) &&
-		a.Dir == b.Dir && a.PortEnv == b.PortEnv && a.Ready == b.Ready && a.DrainDelay == b.DrainDelay &&
-		a.StopGrace == b.StopGrace && a.Backoff == b.Backoff && a.FailAfter == b.FailAfter && a.MaxLineBytes == b.MaxLineBytes
 }
 
 // stop ends the loop, removes the targets and stops every instance.

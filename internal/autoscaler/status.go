@@ -4,7 +4,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/floodgate/floodgate/internal/provider/process"
 	"github.com/floodgate/floodgate/internal/scale"
 	"github.com/floodgate/floodgate/internal/signals"
 )
@@ -146,8 +145,6 @@ func (s *Service) status(now time.Time) ServiceStatus {
 		out.Min, out.Max, out.MinFrom, out.MaxFrom, out.Panic = d.Min, d.Max, d.MinFrom, d.MaxFrom, d.Panic
 		out.Decision = &DecisionStatus{Time: s.lastAt, Desired: d.Desired, Reason: d.Reason()}
 	}
-	var cpuSum, memSum float64
-	var n int
 	for _, in := range insts {
 		is := InstanceStatus{ID: in.ID, PID: in.PID, Addr: in.Addr, State: in.State.String(),
 			Started: in.Started, Restarts: in.Restarts, Err: in.Err}
@@ -156,24 +153,17 @@ func (s *Service) status(now time.Time) ServiceStatus {
 			if u.ok {
 				c := u.cpu
 				is.CPU = &c
-				if in.State == process.Ready {
-					cpuSum += 100 * c
-					if s.set.MemoryLimit > 0 {
-						memSum += 100 * float64(u.rss) / float64(s.set.MemoryLimit)
-					}
-					n++
-				}
 			}
 		}
 		out.Instances = append(out.Instances, is)
 	}
-	if n > 0 {
-		c := cpuSum / float64(n)
+	if s.cpuObs.Known {
+		c := s.cpuObs.Value
 		out.Signals.CPU = &c
-		if s.set.MemoryLimit > 0 {
-			m := memSum / float64(n)
-			out.Signals.Memory = &m
-		}
+	}
+	if s.memObs.Known {
+		m := s.memObs.Value
+		out.Signals.Memory = &m
 	}
 	out.Events = make([]Event, 0, len(s.events))
 	for i := len(s.events) - 1; i >= 0; i-- {
